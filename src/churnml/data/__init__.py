@@ -1,0 +1,26 @@
+"""The data contract: what churnml accepts, how it is checked and read."""
+
+from churnml.data.contract import (
+    EVENT_TYPES,
+    InputTables,
+    validate_campaigns,
+    validate_customers,
+    validate_events,
+    validate_tables,
+    validate_transactions,
+)
+from churnml.data.io import atomic_path, atomic_write_table, read_table, write_table
+
+__all__ = [
+    "EVENT_TYPES",
+    "InputTables",
+    "atomic_path",
+    "atomic_write_table",
+    "read_table",
+    "write_table",
+    "validate_campaigns",
+    "validate_customers",
+    "validate_events",
+    "validate_tables",
+    "validate_transactions",
+]
