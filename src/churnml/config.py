@@ -117,7 +117,7 @@ class TrackingConfig(_Section):
     model_name: str = Field("churnml", description="Registered model name.")
     promotion_metric: str = Field("churn_roc_auc", description="Metric a challenger must beat to become champion.")
     promotion_min_delta: float = Field(0.0, ge=0, description="Required improvement of the promotion metric.")
-    register: bool = Field(True, description="Register the model and manage aliases.")
+    register_model: bool = Field(True, description="Register the model and manage aliases.")
 
 
 class Config(_Section):

@@ -25,8 +25,12 @@ class Problem:
     rows: tuple[int, ...] = field(default_factory=tuple)
 
     def __str__(self) -> str:
-        where = f" (rows {', '.join(map(str, self.rows))}{', ...' if self.count > len(self.rows) else ''})" if self.rows else ""
-        return f"{self.table}.{self.column}: {self.message} [{self.count} row{'s' if self.count != 1 else ''}]{where}"
+        if not self.rows:
+            return f"{self.table}.{self.column}: {self.message}"
+        more = ", ..." if self.count > len(self.rows) else ""
+        plural = "s" if self.count != 1 else ""
+        where = f"{', '.join(map(str, self.rows))}{more}"
+        return f"{self.table}.{self.column}: {self.message} [{self.count:,} row{plural}: {where}]"
 
     def to_dict(self) -> dict[str, object]:
         return {

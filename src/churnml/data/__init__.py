@@ -9,13 +9,16 @@ from churnml.data.contract import (
     validate_tables,
     validate_transactions,
 )
-from churnml.data.io import atomic_path, atomic_write_table, read_table, write_table
+from churnml.data.io import atomic_path, read_table, write_table
+from churnml.data.load import load_tables
+from churnml.data.summary import describe_tables
 
 __all__ = [
     "EVENT_TYPES",
     "InputTables",
     "atomic_path",
-    "atomic_write_table",
+    "describe_tables",
+    "load_tables",
     "read_table",
     "write_table",
     "validate_campaigns",

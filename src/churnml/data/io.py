@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pv
 
 from churnml.errors import DataValidationError, Problem
 
@@ -52,11 +53,10 @@ def read_table(path: str | os.PathLike[str], table: str = "table") -> pd.DataFra
     try:
         if fmt == "parquet":
             return pd.read_parquet(p)
-        header = pd.read_csv(p, nrows=0)
-        dtypes = {c: "string" for c in header.columns if c in _TEXT_COLUMNS}
-        return pd.read_csv(p, dtype=dtypes, engine="pyarrow" if p.suffix.lower() == ".csv" else "c")
-    except pd.errors.EmptyDataError:
-        raise DataValidationError([Problem(table, "*", f"{p.name} is empty", 1)]) from None
+        if p.stat().st_size == 0:
+            raise DataValidationError([Problem(table, "*", f"{p.name} is empty", 1)])
+        types = {c: pa.string() for c in _TEXT_COLUMNS}
+        return pv.read_csv(p, convert_options=pv.ConvertOptions(column_types=types)).to_pandas()
     except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError, ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataValidationError([Problem(table, "*", f"cannot read {p.name}: {first}", 1)]) from None
@@ -87,5 +87,3 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], row_group_siz
         else:
             frame.to_csv(tmp, index=False)
 
-
-atomic_write_table = write_table

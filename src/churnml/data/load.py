@@ -1,0 +1,41 @@
+"""Read and validate the input tables of a job in one call."""
+
+from __future__ import annotations
+
+import os
+
+from churnml.data.contract import InputTables, validate_tables
+from churnml.data.io import read_table
+from churnml.errors import DataValidationError
+
+PathLike = str | os.PathLike[str]
+
+
+def load_tables(
+    transactions: PathLike,
+    customers: PathLike | None = None,
+    events: PathLike | None = None,
+    campaigns: PathLike | None = None,
+    strict_events: bool = False,
+) -> InputTables:
+    """Read every given file and validate them together.
+
+    Read errors and contract violations of all tables are reported in one
+    :class:`~churnml.errors.DataValidationError`.
+    """
+    problems = []
+    frames = {}
+    for name, path in {"transactions": transactions, "customers": customers,
+                       "events": events, "campaigns": campaigns}.items():
+        if path is None:
+            frames[name] = None
+            continue
+        try:
+            frames[name] = read_table(path, table=name)
+        except DataValidationError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise DataValidationError(problems)
+    assert frames["transactions"] is not None
+    return validate_tables(frames["transactions"], frames["customers"], frames["events"],
+                           frames["campaigns"], strict_events=strict_events)

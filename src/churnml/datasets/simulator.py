@@ -1,0 +1,877 @@
+"""A simulated omnichannel retailer whose true customer state is known.
+
+Real data never tells us who was really still a customer, what they would have
+bought, or what a win-back contact would really have changed. The simulator does:
+every table a shop would have (transactions, customers, events, a past randomised
+campaign) comes with a ``truth`` table holding each customer's latent parameters,
+death date, realised future purchases and the true effect of each win-back action.
+Models can then be checked against the truth instead of against each other.
+
+Generative story
+----------------
+Time runs in days from ``start``. Notation follows Fader, Hardie & Lee (2005) for
+BG/NBD and Fader & Hardie (2013) for Gamma-Gamma.
+
+1. **Acquisition.** Customer *i* makes a first purchase at a uniform time in the
+   first ``acquisition_share`` (60 %) of ``[start, as_of)``, and signs up on that day
+   or a little before it (half the customers register up to a few weeks earlier).
+2. **Purchasing (BG/NBD).** While alive, repeat purchases arrive as a Poisson
+   process with rate ``lambda_i ~ Gamma(r, alpha)`` per day (shape ``r``, rate
+   ``alpha``). After each repeat purchase the customer drops out for good with
+   probability ``p_i ~ Beta(a, b)``; the death date is the date of that last purchase,
+   so "alive at t" means exactly BG/NBD's "has not dropped out by t".
+3. **Spend (Gamma-Gamma).** Each order's value is ``z ~ Gamma(p, nu_i)`` (shape
+   ``p``, rate ``nu_i``) with ``nu_i ~ Gamma(q, gamma)``, so the customer's expected
+   order value is ``p / nu_i`` (``truth.mean_order_value``). Amounts have 2 decimals.
+4. **Returns.** Each order is returned with probability ``return_propensity_i ~
+   Beta(return_a, return_b)``: a separate refund row (own ``order_id``, negative
+   amount, the full order or a part of it) a few days later. A support ticket follows
+   most returns (and a few orders without a return).
+5. **Engagement.** ``email_open`` / ``site_visit`` / ``app_session`` events arrive as a
+   Poisson process with rate ``engagement_rate_i ~ Gamma(engagement_shape, mean
+   engagement_mean)`` per day from sign-up on (opens only with e-mail consent, app
+   sessions only for app users). Some opens lead to an ``email_click``, some visits
+   to a ``cart_abandon`` (more often for price-sensitive, i.e. low-spend, customers).
+6. **Channels and consent.** A home channel (online / store / app) takes most of a
+   customer's orders; consent to e-mail and SMS is random, push consent exists only
+   for app users. Region is a free attribute without effect.
+7. **A past win-back campaign** (default ``as_of - 120`` days) is randomised over the
+   customers acquired before it who consented to at least one contact channel: each
+   gets one of the actions their consents allow, and ``control_share`` (20 %) are held
+   out (``treated=False``, ``action`` = what they would have got). A treated customer
+   responds with probability ``rho_i(action)`` by making one extra order within the
+   30-day window; controls only make their natural purchases.
+
+With ``behaviour_signal=True`` (the default) the behaviour that real shops see is
+switched on, so that features beyond RFM carry signal:
+
+- bad experiences raise dropout: at a purchase that is returned the dropout
+  probability becomes ``1 - (1 - p)(1 - return_dropout)``, a support ticket
+  multiplies the survival by ``1 - ticket_dropout`` again (a returned or ticketed
+  first order can also end the relationship at once);
+- engagement fades before a customer leaves: the event rate falls linearly over the
+  ``engagement_fade_days`` (60) days before death to ``engagement_floor`` (5 %) of
+  its level and stays there;
+- customers whose home channel is the store spend ``store_spend_multiplier`` more
+  per order (their ``nu`` is divided by it);
+- the campaign works: ``rho`` depends on traits and state (below).
+
+With ``behaviour_signal=False`` the purchase process is *pure* BG/NBD and spend pure
+Gamma-Gamma: returns and tickets still appear but change nothing, engagement keeps
+its rate for ever, and the campaign has no effect (all uplifts are 0). This is the
+setting for parameter-recovery tests.
+
+Win-back response
+-----------------
+Contacted at time t, customer *i* makes an extra order within 30 days with
+probability ``rho_i = base(action) * reach * lapse * fit(action)``, capped at 0.95:
+
+- ``reach`` = 1 if alive at t, else ``dead_reach * exp(-days_dead / dead_decay_days)``
+  (customers gone long ago hardly react);
+- ``lapse`` = ``1 - exp(-days_since_last_purchase / lapse_days)`` (those who bought
+  last week have nothing to be won back to);
+- ``fit``: reminders work on engaged customers (``2 e / (e + e_ref)``), discounts on
+  price-sensitive ones (``2 m_ref / (m + m_ref)`` with m the expected order value),
+  SMS a little on everyone, push only for app users, a VIP call on high-value ones.
+
+The natural probability of buying within 30 days is ``P0 = 1 - exp(-30 lambda_i)`` if
+alive at t (the BG/NBD process is memoryless) and 0 otherwise, so the true uplift on
+"purchased within 30 days" is ``(1 - P0) * rho_i``. ``truth.uplift_<action>`` gives it
+at ``as_of`` for every customer and action (consent ignored: "if contacted"),
+``truth.campaign_true_uplift`` for the action actually assigned in the past campaign.
+
+Truth columns that count outcomes (``purchases_in_horizon``, ``spend_in_horizon``,
+``churned_in_window_90``, campaign ``converted`` / ``revenue``) are computed from the
+final transactions table, so they agree with it exactly. A *purchase* is a row with a
+positive amount; refunds are not purchases and ``spend_*`` is the gross order value.
+
+References
+----------
+Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "Counting Your Customers" the Easy
+Way: An Alternative to the Pareto/NBD Model. Marketing Science 24(2), 275-284.
+Fader, P. S. & Hardie, B. G. S. (2013). The Gamma-Gamma Model of Monetary Value.
+http://www.brucehardie.com/notes/025/
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+__all__ = [
+    "ACTIONS",
+    "CAMPAIGN_ACTIONS",
+    "CHANNELS",
+    "SimulatedData",
+    "SimulationParams",
+    "simulate",
+    "write_simulation",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Order channels; index order is used internally.
+CHANNELS: tuple[str, ...] = ("online", "store", "app")
+#: Regions (a free customer attribute without effect on behaviour).
+REGIONS: tuple[str, ...] = ("north", "south", "east", "west", "central")
+#: Every win-back action whose true uplift is in ``truth``.
+ACTIONS: tuple[str, ...] = (
+    "email_reminder",
+    "email_discount",
+    "sms_reminder",
+    "push_offer",
+    "vip_call",
+)
+#: Actions used in the past campaign and the contact channel each needs consent for.
+CAMPAIGN_ACTIONS: dict[str, str] = {
+    "email_reminder": "email",
+    "email_discount": "email",
+    "sms_reminder": "sms",
+    "push_offer": "push",
+}
+_ORDER_CHANNEL_OF_CONTACT = {"email": 0, "sms": 0, "push": 2}  # index into CHANNELS
+_EV_OPEN, _EV_CLICK, _EV_VISIT, _EV_APP, _EV_CART, _EV_TICKET = range(6)
+_EVENT_NAMES: tuple[str, ...] = (
+    "email_open",
+    "email_click",
+    "site_visit",
+    "app_session",
+    "cart_abandon",
+    "support_ticket",
+)
+_SECONDS_PER_DAY = 86_400
+#: Window of the churn label in ``truth`` (the project's default ``churn_window_days``).
+CHURN_WINDOW_DAYS = 90
+
+
+@dataclass(frozen=True)
+class SimulationParams:
+    """Population parameters of the simulated shop (days as the time unit).
+
+    The defaults give a typical customer one order every one to three months, about
+    half of all customers churned (no purchase in the next 90 days) at ``as_of``,
+    and an average order of about 40 currency units.
+    """
+
+    # BG/NBD (Fader, Hardie & Lee 2005): lambda ~ Gamma(r, alpha), p ~ Beta(a, b).
+    r: float = 0.75
+    alpha: float = 40.0
+    a: float = 0.8
+    b: float = 2.5
+    # Gamma-Gamma: z ~ Gamma(p_gg, nu), nu ~ Gamma(q, gamma); E[z] = p_gg * gamma / (q - 1).
+    p_gg: float = 6.0
+    q: float = 4.0
+    gamma: float = 20.0
+    acquisition_share: float = 0.6
+    signup_early_share: float = 0.5
+    signup_early_mean_days: float = 14.0
+    # Returns and support tickets.
+    return_a: float = 1.0
+    return_b: float = 11.0
+    return_full_share: float = 0.6
+    refund_mean_days: float = 7.0
+    ticket_given_return: float = 0.5
+    ticket_without_return: float = 0.03
+    return_dropout: float = 0.25
+    ticket_dropout: float = 0.15
+    # Engagement events.
+    engagement_shape: float = 2.0
+    engagement_mean: float = 0.05
+    engagement_fade_days: float = 60.0
+    engagement_floor: float = 0.05
+    click_given_open: float = 0.2
+    cart_abandon_base: float = 0.03
+    cart_abandon_price: float = 0.1
+    # Channels, consent, spend.
+    home_channel_probs: tuple[float, float, float] = (0.45, 0.35, 0.20)
+    region_probs: tuple[float, ...] = (0.22, 0.25, 0.2, 0.18, 0.15)
+    home_channel_share: float = 0.75
+    app_user_share_non_app: float = 0.15
+    store_spend_multiplier: float = 1.15
+    consent_email_share: float = 0.7
+    consent_sms_share: float = 0.35
+    consent_push_share_app: float = 0.6
+    # Win-back campaign and response.
+    control_share: float = 0.2
+    response_window_days: int = 30
+    response_mean_delay_days: float = 5.0
+    discount_factor: float = 0.85
+    uplift_base: dict[str, float] = field(
+        default_factory=lambda: {
+            "email_reminder": 0.10,
+            "email_discount": 0.14,
+            "sms_reminder": 0.07,
+            "push_offer": 0.10,
+            "vip_call": 0.30,
+        }
+    )
+    dead_reach: float = 0.7
+    dead_decay_days: float = 45.0
+    lapse_days: float = 60.0
+
+    def bgnbd(self) -> dict[str, float]:
+        """BG/NBD parameters in lifetimes' naming (time unit: days)."""
+        return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
+
+    def gamma_gamma(self) -> dict[str, float]:
+        """Gamma-Gamma parameters in lifetimes' naming (``v`` is the rate ``gamma``)."""
+        return {"p": self.p_gg, "q": self.q, "v": self.gamma}
+
+    @property
+    def mean_order_value(self) -> float:
+        """Population mean order value ``p * gamma / (q - 1)`` of pure Gamma-Gamma."""
+        return self.p_gg * self.gamma / (self.q - 1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class SimulatedData:
+    """The tables of one simulated shop and the truth behind them.
+
+    ``transactions``, ``customers``, ``events`` and ``campaigns`` follow the data
+    contract; ``truth`` has one row per customer (see the module docstring).
+    Transactions and events run from ``start`` to ``as_of + horizon_days``
+    (exclusive) so that a backtest at ``as_of`` can see what happened afterwards.
+    """
+
+    transactions: pd.DataFrame
+    customers: pd.DataFrame
+    events: pd.DataFrame
+    campaigns: pd.DataFrame
+    truth: pd.DataFrame
+    as_of: pd.Timestamp
+    horizon_days: int
+    params: dict[str, Any]
+
+    def history(self, as_of: str | dt.date | pd.Timestamp | None = None) -> SimulatedData:
+        """The data a shop would have at ``as_of`` (default: ``self.as_of``), truth unchanged.
+
+        Transactions, events and campaigns on or after the cut-off are dropped, so
+        that the result can be fed to training without leaking the future.
+        """
+        cut = self.as_of if as_of is None else pd.Timestamp(as_of)
+        return dataclasses.replace(
+            self,
+            transactions=self.transactions[self.transactions["order_date"] < cut],
+            events=self.events[self.events["event_date"] < cut],
+            campaigns=self.campaigns[self.campaigns["sent_date"] < cut],
+        )
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write the five tables as CSV and the parameters as ``params.json``.
+
+        Returns the written paths by table name (``"params"`` for the JSON file).
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths: dict[str, Path] = {}
+        for name in ("transactions", "customers", "events", "campaigns", "truth"):
+            path = out / f"{name}.csv"
+            getattr(self, name).to_csv(path, index=False)
+            paths[name] = path
+        path = out / "params.json"
+        path.write_text(json.dumps(self.params, indent=2, sort_keys=True) + "\n")
+        paths["params"] = path
+        return paths
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _timestamp(value: str | dt.date | pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
+    return ts.normalize()
+
+
+def _format_ids(prefix: str, numbers: npt.NDArray[np.integer[Any]], width: int) -> npt.NDArray[Any]:
+    """Zero-padded string ids as an object array, vectorised (7M ids in ~2 s)."""
+    digits = np.strings.zfill(numbers.astype(np.dtypes.StringDType()), width)
+    return np.strings.add(prefix, digits).astype(object)
+
+
+def _to_seconds(days: FloatArray) -> IntArray:
+    """Float days since start -> whole seconds (floor keeps ``t < end`` strict)."""
+    return np.floor(days * _SECONDS_PER_DAY).astype(np.int64)
+
+
+def _to_datetime(start: pd.Timestamp, seconds: IntArray) -> npt.NDArray[np.datetime64]:
+    base = np.datetime64(start.to_datetime64(), "s")
+    return (base + seconds.astype("timedelta64[s]")).astype("datetime64[ns]")
+
+
+def _choose(rng: np.random.Generator, weights: FloatArray) -> IntArray:
+    """One category per row of a non-negative ``(n, k)`` weight matrix."""
+    cum = np.cumsum(weights, axis=1)
+    u = rng.random(weights.shape[0]) * cum[:, -1]
+    return np.minimum((u[:, None] >= cum).sum(axis=1), weights.shape[1] - 1).astype(np.int64)
+
+
+def _count_by(index: IntArray, n: int, weights: FloatArray | None = None) -> FloatArray:
+    return np.bincount(index, weights=weights, minlength=n).astype(np.float64)
+
+
+# --------------------------------------------------------------------------- population
+
+
+@dataclass
+class _Population:
+    acq: FloatArray  # first purchase, days since start
+    signup: FloatArray  # day of sign-up (whole days since start)
+    lam: FloatArray
+    p: FloatArray
+    nu: FloatArray  # effective Gamma-Gamma rate (store multiplier applied)
+    mov: FloatArray  # expected order value p_gg / nu
+    rho_return: FloatArray
+    eng: FloatArray
+    home: IntArray
+    region: IntArray
+    app_user: BoolArray
+    consent_email: BoolArray
+    consent_sms: BoolArray
+    consent_push: BoolArray
+
+
+def _draw_population(
+    rng: np.random.Generator, n: int, acq_span: float, prm: SimulationParams, behaviour: bool
+) -> _Population:
+    acq = rng.uniform(0.0, acq_span, n)
+    early = rng.random(n) < prm.signup_early_share
+    lag = np.where(early, rng.exponential(prm.signup_early_mean_days, n), 0.0)
+    signup = np.floor(np.maximum(acq - lag, 0.0))
+    lam = rng.gamma(prm.r, 1.0 / prm.alpha, n)
+    p = rng.beta(prm.a, prm.b, n)
+    nu = rng.gamma(prm.q, 1.0 / prm.gamma, n)
+    home = _choose(rng, np.broadcast_to(np.asarray(prm.home_channel_probs, float), (n, 3)))
+    if behaviour:
+        nu = np.where(home == 1, nu / prm.store_spend_multiplier, nu)
+    region = _choose(rng, np.broadcast_to(np.asarray(prm.region_probs, float), (n, len(REGIONS))))
+    app_user = (home == 2) | (rng.random(n) < prm.app_user_share_non_app)
+    return _Population(
+        acq=acq,
+        signup=signup,
+        lam=lam,
+        p=p,
+        nu=nu,
+        mov=prm.p_gg / nu,
+        rho_return=rng.beta(prm.return_a, prm.return_b, n),
+        eng=rng.gamma(prm.engagement_shape, prm.engagement_mean / prm.engagement_shape, n),
+        home=home,
+        region=region,
+        app_user=app_user,
+        consent_email=rng.random(n) < prm.consent_email_share,
+        consent_sms=rng.random(n) < prm.consent_sms_share,
+        consent_push=app_user & (rng.random(n) < prm.consent_push_share_app),
+    )
+
+
+@dataclass
+class _Orders:
+    cust: IntArray
+    t: FloatArray
+    returned: BoolArray
+    ticket: BoolArray
+
+
+def _purchase_process(
+    rng: np.random.Generator, pop: _Population, end: float, prm: SimulationParams, behaviour: bool
+) -> tuple[_Orders, FloatArray]:
+    """Run BG/NBD for all customers at once, one purchase index per loop step.
+
+    Returns the natural orders and each customer's death time (NaN: never died
+    before ``end``). The loop runs as many times as the most frequent buyer buys;
+    each step only touches customers still alive and inside the period.
+    """
+    n = pop.acq.size
+    death = np.full(n, np.nan)
+    custs: list[IntArray] = []
+    times: list[FloatArray] = []
+    rets: list[BoolArray] = []
+    tickets: list[BoolArray] = []
+
+    active = np.arange(n, dtype=np.int64)
+    t = pop.acq.copy()
+    first = True
+    while active.size:
+        if not first:
+            t = t + rng.exponential(1.0, active.size) / pop.lam[active]
+            inside = t < end
+            active, t = active[inside], t[inside]
+            if not active.size:
+                break
+        m = active.size
+        ret = rng.random(m) < pop.rho_return[active]
+        tix = rng.random(m) < np.where(ret, prm.ticket_given_return, prm.ticket_without_return)
+        custs.append(active)
+        times.append(t)
+        rets.append(ret)
+        tickets.append(tix)
+        # BG/NBD: no dropout at the first (trial) purchase, p after each repeat purchase.
+        survive = np.ones(m) if first else 1.0 - pop.p[active]
+        if behaviour:
+            survive = survive * (1.0 - prm.return_dropout * ret) * (1.0 - prm.ticket_dropout * tix)
+        die = rng.random(m) >= survive
+        death[active[die]] = t[die]
+        active, t = active[~die], t[~die]
+        first = False
+
+    orders = _Orders(
+        cust=np.concatenate(custs),
+        t=np.concatenate(times),
+        returned=np.concatenate(rets),
+        ticket=np.concatenate(tickets),
+    )
+    return orders, death
+
+
+# --------------------------------------------------------------------------- win-back
+
+
+def _response_probability(
+    action: str,
+    idx: IntArray,
+    when: float,
+    pop: _Population,
+    death: FloatArray,
+    last_purchase: FloatArray,
+    prm: SimulationParams,
+) -> FloatArray:
+    """Probability that a contact at ``when`` triggers one extra order (see module doc)."""
+    dead = ~np.isnan(death[idx]) & (death[idx] < when)
+    days_dead = np.where(dead, when - np.nan_to_num(death[idx]), 0.0)
+    reach = np.where(dead, prm.dead_reach * np.exp(-days_dead / prm.dead_decay_days), 1.0)
+    recency = np.maximum(when - last_purchase[idx], 0.0)
+    lapse = 1.0 - np.exp(-recency / prm.lapse_days)
+    eng = pop.eng[idx]
+    engaged = eng / (eng + prm.engagement_mean)
+    mov = pop.mov[idx]
+    price_sensitive = prm.mean_order_value / (mov + prm.mean_order_value)
+    if action == "email_reminder":
+        fit = 2.0 * engaged
+    elif action == "email_discount":
+        fit = 2.0 * price_sensitive
+    elif action == "sms_reminder":
+        fit = 0.5 + engaged
+    elif action == "push_offer":
+        fit = (0.5 + engaged) * pop.app_user[idx]
+    elif action == "vip_call":
+        value = (mov / prm.mean_order_value) * (pop.lam[idx] * prm.alpha / prm.r)
+        fit = 2.0 * value / (value + 1.0)
+    else:  # pragma: no cover - guarded by ACTIONS
+        raise ValueError(f"unknown action {action!r}")
+    rho = prm.uplift_base[action] * reach * lapse * fit
+    return np.clip(rho, 0.0, 0.95)
+
+
+def _natural_purchase_probability(
+    idx: IntArray, when: float, pop: _Population, death: FloatArray, window: float
+) -> FloatArray:
+    """P(natural purchase in [when, when + window)): memoryless if alive, else 0."""
+    alive = np.isnan(death[idx]) | (death[idx] >= when)
+    return np.where(alive, 1.0 - np.exp(-window * pop.lam[idx]), 0.0)
+
+
+def _last_purchase_before(cust: IntArray, t: FloatArray, when: float, n: int) -> FloatArray:
+    last = np.full(n, -np.inf)
+    before = t < when
+    np.maximum.at(last, cust[before], t[before])
+    return last
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _engagement_events(
+    rng: np.random.Generator,
+    pop: _Population,
+    death: FloatArray,
+    end: float,
+    prm: SimulationParams,
+    behaviour: bool,
+) -> tuple[IntArray, FloatArray, IntArray]:
+    """Opens, visits and app sessions (+ clicks and cart abandons they lead to)."""
+    n = pop.acq.size
+    begin = pop.signup
+    d = np.where(np.isnan(death), np.inf, death)
+    if behaviour:
+        fade_start = np.clip(d - prm.engagement_fade_days, begin, end)
+        fade_end = np.clip(d, begin, end)
+    else:
+        fade_start = np.full(n, end)
+        fade_end = np.full(n, end)
+    segments = [
+        (begin, fade_start, 1.0),  # full rate
+        (fade_start, fade_end, 1.0),  # fading (thinned below)
+        (fade_end, np.full(n, end), prm.engagement_floor),  # after death
+    ]
+    custs: list[IntArray] = []
+    times: list[FloatArray] = []
+    for k, (lo, hi, level) in enumerate(segments):
+        length = np.maximum(hi - lo, 0.0)
+        counts = rng.poisson(pop.eng * level * length)
+        c = np.repeat(np.arange(n, dtype=np.int64), counts)
+        tt = lo[c] + rng.random(c.size) * length[c]
+        if k == 1 and c.size:
+            # Linear fade from 1 at fade_start to the floor at death: accept w.p. level(t).
+            frac = (tt - (d[c] - prm.engagement_fade_days)) / prm.engagement_fade_days
+            keep_p = 1.0 - (1.0 - prm.engagement_floor) * np.clip(frac, 0.0, 1.0)
+            keep = rng.random(c.size) < keep_p
+            c, tt = c[keep], tt[keep]
+        custs.append(c)
+        times.append(tt)
+    cust = np.concatenate(custs)
+    t = np.concatenate(times)
+
+    weights = np.column_stack(
+        [
+            pop.consent_email[cust].astype(float),
+            np.ones(cust.size),
+            1.5 * pop.app_user[cust],
+        ]
+    )
+    kind = np.array([_EV_OPEN, _EV_VISIT, _EV_APP], dtype=np.int64)[_choose(rng, weights)]
+
+    opens = np.flatnonzero((kind == _EV_OPEN) & (rng.random(cust.size) < prm.click_given_open))
+    click_t = t[opens] + rng.exponential(10.0 / 1440.0, opens.size)
+    browse = (kind == _EV_VISIT) | (kind == _EV_APP)
+    price_sensitive = prm.mean_order_value / (pop.mov[cust] + prm.mean_order_value)
+    p_cart = prm.cart_abandon_base + prm.cart_abandon_price * price_sensitive
+    carts = np.flatnonzero(browse & (rng.random(cust.size) < p_cart))
+    cart_t = t[carts] + rng.exponential(15.0 / 1440.0, carts.size)
+
+    all_cust = np.concatenate([cust, cust[opens], cust[carts]])
+    all_t = np.concatenate([t, click_t, cart_t])
+    all_kind = np.concatenate(
+        [kind, np.full(opens.size, _EV_CLICK), np.full(carts.size, _EV_CART)]
+    ).astype(np.int64)
+    return all_cust, all_t, all_kind
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def simulate(
+    n_customers: int,
+    seed: int = 0,
+    *,
+    start: str | dt.date = "2023-01-01",
+    as_of: str | dt.date = "2025-01-01",
+    horizon_days: int = 365,
+    campaign_date: str | dt.date | None = None,
+    behaviour_signal: bool = True,
+    params: SimulationParams | None = None,
+) -> SimulatedData:
+    """Simulate an omnichannel retailer with known truth (see the module docstring).
+
+    Parameters
+    ----------
+    n_customers
+        Number of customers; all are acquired in the first 60 % of ``[start, as_of)``.
+    seed
+        Seed of the one ``numpy.random.Generator`` that draws everything; the same
+        seed (and arguments) gives identical tables.
+    start, as_of
+        Start of the history and the scoring cut-off of ``truth``.
+    horizon_days
+        The tables continue until ``as_of + horizon_days`` (exclusive), so that
+        outcomes after ``as_of`` can be checked.
+    campaign_date
+        Send date of the past win-back campaign; default ``as_of - 120`` days. Its
+        30-day response window must end by the end of the tables.
+    behaviour_signal
+        ``False`` gives pure BG/NBD + Gamma-Gamma with no behavioural effects and a
+        campaign without effect (for parameter-recovery tests).
+    params
+        Population parameters; default :class:`SimulationParams`.
+
+    Returns
+    -------
+    SimulatedData
+    """
+    prm = params if params is not None else SimulationParams()
+    if int(n_customers) < 1:
+        raise ValueError(f"n_customers must be positive, got {n_customers}")
+    if int(horizon_days) < 1:
+        raise ValueError(f"horizon_days must be positive, got {horizon_days}")
+    n = int(n_customers)
+    horizon_days = int(horizon_days)
+    start_ts, as_of_ts = _timestamp(start), _timestamp(as_of)
+    if as_of_ts <= start_ts:
+        raise ValueError(f"as_of ({as_of_ts.date()}) must be after start ({start_ts.date()})")
+    window = prm.response_window_days
+    send_ts = (
+        as_of_ts - pd.Timedelta(days=120) if campaign_date is None else _timestamp(campaign_date)
+    )
+    end_ts = as_of_ts + pd.Timedelta(days=horizon_days)
+    if not start_ts < send_ts <= end_ts - pd.Timedelta(days=window):
+        raise ValueError(
+            f"campaign_date {send_ts.date()} must lie after start and at least {window} days "
+            f"before the end of the simulated period ({end_ts.date()})"
+        )
+
+    rng = np.random.default_rng(seed)
+    history_days = float((as_of_ts - start_ts).days)
+    end = float((end_ts - start_ts).days)
+    t_as_of = history_days
+    t_send = float((send_ts - start_ts).days)
+
+    pop = _draw_population(rng, n, prm.acquisition_share * history_days, prm, behaviour_signal)
+    orders, death = _purchase_process(rng, pop, end, prm, behaviour_signal)
+    n_orders = orders.cust.size
+    amount = rng.gamma(prm.p_gg, 1.0 / pop.nu[orders.cust])
+    channel = np.where(
+        rng.random(n_orders) < prm.home_channel_share,
+        pop.home[orders.cust],
+        (pop.home[orders.cust] + rng.integers(1, 3, n_orders)) % 3,
+    )
+
+    # Refunds: a separate negative row some days after a returned order.
+    r_idx = np.flatnonzero(orders.returned)
+    refund_t = orders.t[r_idx] + 1.0 + rng.gamma(2.0, (prm.refund_mean_days - 1.0) / 2.0, r_idx.size)
+    share = np.where(
+        rng.random(r_idx.size) < prm.return_full_share, 1.0, rng.uniform(0.2, 0.9, r_idx.size)
+    )
+
+    # The past win-back campaign, randomised over eligible customers.
+    last_before_send = _last_purchase_before(orders.cust, orders.t, t_send, n)
+    contact = {
+        "email": pop.consent_email,
+        "sms": pop.consent_sms,
+        "push": pop.consent_push,
+    }
+    camp_names = list(CAMPAIGN_ACTIONS)
+    allowed = np.column_stack([contact[CAMPAIGN_ACTIONS[a]] for a in camp_names])
+    eligible = np.flatnonzero((pop.acq < t_send) & allowed.any(axis=1))
+    camp_action = _choose(rng, allowed[eligible].astype(float))
+    treated = rng.random(eligible.size) >= prm.control_share
+    rho = np.zeros(eligible.size)
+    if behaviour_signal:
+        for k, name in enumerate(camp_names):
+            sel = camp_action == k
+            rho[sel] = _response_probability(
+                name, eligible[sel], t_send, pop, death, last_before_send, prm
+            )
+    p0_send = _natural_purchase_probability(eligible, t_send, pop, death, float(window))
+    camp_uplift = (1.0 - p0_send) * rho
+    responds = treated & (rng.random(eligible.size) < rho)
+    resp_idx = np.flatnonzero(responds)
+    resp_cust = eligible[resp_idx]
+    resp_t = t_send + np.minimum(
+        rng.exponential(prm.response_mean_delay_days, resp_idx.size), window - 0.5
+    )
+    resp_action = np.asarray(camp_names, dtype=object)[camp_action[resp_idx]]
+    resp_discount = np.where(resp_action == "email_discount", prm.discount_factor, 1.0)
+    resp_amount = rng.gamma(prm.p_gg, 1.0 / pop.nu[resp_cust]) * resp_discount
+    contact_channel = np.asarray([CAMPAIGN_ACTIONS[a] for a in camp_names], dtype=object)
+    resp_channel = np.asarray(
+        [_ORDER_CHANNEL_OF_CONTACT[c] for c in contact_channel], dtype=np.int64
+    )[camp_action[resp_idx]]
+
+    # ---- transactions table (natural orders, refunds, campaign orders)
+    cents = np.maximum(np.round(amount * 100.0), 1.0).astype(np.int64)
+    refund_cents = -np.maximum(np.round(cents[r_idx] * share), 1.0).astype(np.int64)
+    resp_cents = np.maximum(np.round(resp_amount * 100.0), 1.0).astype(np.int64)
+    tx_cust = np.concatenate([orders.cust, orders.cust[r_idx], resp_cust])
+    tx_sec = _to_seconds(np.concatenate([orders.t, refund_t, resp_t]))
+    tx_cents = np.concatenate([cents, refund_cents, resp_cents])
+    tx_chan = np.concatenate([channel, channel[r_idx], resp_channel])
+    end_sec = int(end) * _SECONDS_PER_DAY
+    keep = tx_sec < end_sec
+    order = np.lexsort((tx_sec[keep], tx_cust[keep]))
+    tx_cust, tx_sec = tx_cust[keep][order], tx_sec[keep][order]
+    tx_cents, tx_chan = tx_cents[keep][order], tx_chan[keep][order]
+
+    id_width = max(7, len(str(n)))
+    cust_ids = _format_ids("C", np.arange(1, n + 1), id_width)
+    transactions = pd.DataFrame(
+        {
+            "customer_id": cust_ids[tx_cust],
+            "order_id": _format_ids("O", np.arange(1, tx_cust.size + 1), max(9, len(str(tx_cust.size)))),
+            "order_date": _to_datetime(start_ts, tx_sec),
+            "amount": tx_cents / 100.0,
+            "channel": np.asarray(CHANNELS, dtype=object)[tx_chan],
+        }
+    )
+
+    # ---- outcome counts from the table itself (so truth and tables agree exactly)
+    purchase = tx_cents > 0
+
+    def window_counts(lo_day: float, days: float) -> tuple[FloatArray, FloatArray]:
+        lo = int(lo_day) * _SECONDS_PER_DAY
+        sel = purchase & (tx_sec >= lo) & (tx_sec < lo + int(days) * _SECONDS_PER_DAY)
+        return (
+            _count_by(tx_cust[sel], n),
+            _count_by(tx_cust[sel], n, tx_cents[sel].astype(np.float64)),
+        )
+
+    h_count, h_cents = window_counts(t_as_of, horizon_days)
+    net_sel = (tx_sec >= int(t_as_of) * _SECONDS_PER_DAY) & (tx_sec < end_sec)
+    h_net = _count_by(tx_cust[net_sel], n, tx_cents[net_sel].astype(np.float64))
+    churn_count, _ = window_counts(t_as_of, CHURN_WINDOW_DAYS)
+    send_count, send_cents = window_counts(t_send, window)
+
+    # ---- campaigns table
+    campaign_id = f"winback-{send_ts.date().isoformat()}"
+    campaigns = pd.DataFrame(
+        {
+            "customer_id": cust_ids[eligible],
+            "campaign_id": campaign_id,
+            "sent_date": pd.Series(send_ts, index=range(eligible.size), dtype="datetime64[ns]"),
+            "action": np.asarray(camp_names, dtype=object)[camp_action],
+            "channel": contact_channel[camp_action],
+            "treated": treated,
+            "converted": send_count[eligible] > 0,
+            "revenue": send_cents[eligible] / 100.0,
+        }
+    )
+
+    # ---- customers table
+    customers = pd.DataFrame(
+        {
+            "customer_id": cust_ids,
+            "signup_date": _to_datetime(start_ts, _to_seconds(pop.signup)),
+            "consent_email": pop.consent_email,
+            "consent_sms": pop.consent_sms,
+            "consent_push": pop.consent_push,
+            "home_channel": np.asarray(CHANNELS, dtype=object)[pop.home],
+            "region": np.asarray(REGIONS, dtype=object)[pop.region],
+            "app_user": pop.app_user,
+        }
+    )
+
+    # ---- events table
+    ev_cust, ev_t, ev_kind = _engagement_events(rng, pop, death, end, prm, behaviour_signal)
+    tix_idx = np.flatnonzero(orders.ticket)
+    tix_ret = orders.returned[tix_idx]
+    # Tickets about a return come around the refund; others some days after the order.
+    refund_at = np.full(n_orders, np.nan)
+    refund_at[r_idx] = refund_t
+    tix_t = np.where(
+        tix_ret,
+        refund_at[tix_idx] + rng.uniform(-2.0, 1.0, tix_idx.size),
+        orders.t[tix_idx] + rng.uniform(1.0, 10.0, tix_idx.size),
+    )
+    tix_t = np.maximum(tix_t, orders.t[tix_idx] + 1.0 / 24.0)
+    ev_cust = np.concatenate([ev_cust, orders.cust[tix_idx]])
+    ev_sec = _to_seconds(np.concatenate([ev_t, tix_t]))
+    ev_kind = np.concatenate([ev_kind, np.full(tix_idx.size, _EV_TICKET, dtype=np.int64)])
+    keep = ev_sec < end_sec
+    ev_cust, ev_sec, ev_kind = ev_cust[keep], ev_sec[keep], ev_kind[keep]
+    order = np.argsort(ev_cust * (end_sec + 1) + ev_sec, kind="stable")
+    events = pd.DataFrame(
+        {
+            "customer_id": cust_ids[ev_cust[order]],
+            "event_date": _to_datetime(start_ts, ev_sec[order]),
+            "event_type": np.asarray(_EVENT_NAMES, dtype=object)[ev_kind[order]],
+        }
+    )
+
+    # ---- truth table
+    death_sec = _to_seconds(np.nan_to_num(death, nan=0.0))
+    died = ~np.isnan(death)
+    death_date = pd.Series(_to_datetime(start_ts, death_sec)).where(died)
+    alive_at_as_of = ~died | (death_sec >= int(t_as_of) * _SECONDS_PER_DAY)
+    ret_per_order = _count_by(orders.cust, n, orders.returned.astype(np.float64))
+    p_ticket = prm.ticket_without_return + pop.rho_return * (
+        prm.ticket_given_return - prm.ticket_without_return
+    )
+    if behaviour_signal:
+        survive = (
+            (1.0 - pop.p)
+            * (1.0 - prm.return_dropout * pop.rho_return)
+            * (1.0 - prm.ticket_dropout * p_ticket)
+        )
+        p_eff = 1.0 - survive
+    else:
+        p_eff = pop.p
+    alive_now = np.arange(n)
+    truth_cols: dict[str, Any] = {
+        "customer_id": cust_ids,
+        "lambda_per_day": pop.lam,
+        "p_dropout": pop.p,
+        "p_dropout_effective": p_eff,
+        "mean_order_value": pop.mov,
+        "return_propensity": pop.rho_return,
+        "engagement_rate": pop.eng,
+        "acquired_date": _to_datetime(start_ts, _to_seconds(pop.acq)),
+        "death_date": death_date.to_numpy(),
+        "alive_at_as_of": alive_at_as_of,
+        "expected_purchases_in_horizon": np.where(
+            alive_at_as_of,
+            -np.expm1(-pop.lam * p_eff * horizon_days) / p_eff,
+            0.0,
+        ),
+        "purchases_in_horizon": h_count.astype(np.int64),
+        "spend_in_horizon": h_cents / 100.0,
+        "net_spend_in_horizon": h_net / 100.0,
+        f"churned_in_window_{CHURN_WINDOW_DAYS}": churn_count == 0,
+        "n_orders_total": _count_by(orders.cust, n).astype(np.int64),
+        "n_returns_total": ret_per_order.astype(np.int64),
+    }
+    last_before_as_of = _last_purchase_before(
+        np.concatenate([orders.cust, resp_cust]),
+        np.concatenate([orders.t, resp_t]),
+        t_as_of,
+        n,
+    )
+    p0_as_of = _natural_purchase_probability(alive_now, t_as_of, pop, death, float(window))
+    for name in ACTIONS:
+        if behaviour_signal:
+            rho_now = _response_probability(
+                name, alive_now, t_as_of, pop, death, last_before_as_of, prm
+            )
+        else:
+            rho_now = np.zeros(n)
+        truth_cols[f"uplift_{name}"] = (1.0 - p0_as_of) * rho_now
+    camp_true = np.full(n, np.nan)
+    camp_true[eligible] = camp_uplift
+    truth_cols["campaign_true_uplift"] = camp_true
+    truth = pd.DataFrame(truth_cols)
+
+    params_out: dict[str, Any] = dataclasses.asdict(prm)
+    params_out["home_channel_probs"] = list(prm.home_channel_probs)
+    params_out["region_probs"] = list(prm.region_probs)
+    params_out.update(
+        {
+            "bgnbd": prm.bgnbd(),
+            "gamma_gamma": prm.gamma_gamma(),
+            "time_unit": "D",
+            "n_customers": n,
+            "seed": int(seed),
+            "start": start_ts.date().isoformat(),
+            "as_of": as_of_ts.date().isoformat(),
+            "end": end_ts.date().isoformat(),
+            "horizon_days": horizon_days,
+            "campaign_id": campaign_id,
+            "campaign_date": send_ts.date().isoformat(),
+            "behaviour_signal": bool(behaviour_signal),
+            "churn_window_days": CHURN_WINDOW_DAYS,
+        }
+    )
+    return SimulatedData(
+        transactions=transactions,
+        customers=customers,
+        events=events,
+        campaigns=campaigns,
+        truth=truth,
+        as_of=as_of_ts,
+        horizon_days=horizon_days,
+        params=params_out,
+    )
+
+
+def write_simulation(
+    out_dir: str | Path, n_customers: int, seed: int = 0, **kwargs: Any
+) -> dict[str, Path]:
+    """Simulate and write the tables to ``out_dir`` (what ``churnml simulate`` does)."""
+    return simulate(n_customers, seed, **kwargs).write(out_dir)
