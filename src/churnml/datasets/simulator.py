@@ -164,10 +164,10 @@ class SimulationParams:
     """
 
     # BG/NBD (Fader, Hardie & Lee 2005): lambda ~ Gamma(r, alpha), p ~ Beta(a, b).
-    r: float = 0.75
-    alpha: float = 40.0
-    a: float = 0.8
-    b: float = 2.5
+    r: float = 1.0
+    alpha: float = 30.0
+    a: float = 0.6
+    b: float = 20.0
     # Gamma-Gamma: z ~ Gamma(p_gg, nu), nu ~ Gamma(q, gamma); E[z] = p_gg * gamma / (q - 1).
     p_gg: float = 6.0
     q: float = 4.0
@@ -177,13 +177,13 @@ class SimulationParams:
     signup_early_mean_days: float = 14.0
     # Returns and support tickets.
     return_a: float = 1.0
-    return_b: float = 11.0
+    return_b: float = 19.0
     return_full_share: float = 0.6
     refund_mean_days: float = 7.0
     ticket_given_return: float = 0.5
-    ticket_without_return: float = 0.03
+    ticket_without_return: float = 0.02
     return_dropout: float = 0.25
-    ticket_dropout: float = 0.15
+    ticket_dropout: float = 0.10
     # Engagement events.
     engagement_shape: float = 2.0
     engagement_mean: float = 0.05

@@ -1,0 +1,1 @@
+"""Win-back actions: catalogue, control group, uplift, next-best-action policy, lift."""
