@@ -12,13 +12,17 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from churnml.errors import ChurnmlError, DataValidationError
+
+if TYPE_CHECKING:
+    from churnml.config import Config
+    from churnml.pipeline import TrainResult
 
 app = typer.Typer(
     help="Churn risk, customer lifetime value and win-back next-best-action.",
@@ -99,6 +103,79 @@ def validate(
 
     tables = load_tables(transactions, customers, events, campaigns, strict_events=strict)
     out.print(_table(describe_tables(tables), title="Valid input"))
+
+
+DateOpt = Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Cut-off date (exclusive), YYYY-MM-DD.")]
+
+
+def _config(config: Path | None, **sections: dict[str, Any]) -> Config:
+    from churnml.config import Config
+
+    base = Config.from_yaml(config) if config else Config()
+    return base.with_overrides(**sections)
+
+
+@app.command()
+@_friendly
+def train(
+    transactions: PathOpt = None,
+    customers: PathOpt = None,
+    events: PathOpt = None,
+    campaigns: PathOpt = None,
+    dataset: Annotated[str | None, typer.Option(help="Bundled data instead of files: simulated, cdnow_sample or cdnow_master.")] = None,
+    as_of: DateOpt = None,
+    horizon_days: Annotated[int | None, typer.Option(min=1, help="CLV / expected purchases horizon.")] = None,
+    churn_window_days: Annotated[int | None, typer.Option(min=1, help="Churn = no purchase within this many days.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML configuration (see training/configs/default.yaml).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    model_name: Annotated[str | None, typer.Option(help="Registered model name.")] = None,
+) -> None:
+    """Train, evaluate, log to MLflow and register a model bundle."""
+    from churnml.pipeline import train as run
+
+    cfg = _config(
+        config,
+        data={"transactions": transactions, "customers": customers, "events": events,
+              "campaigns": campaigns, "dataset": dataset},
+        time={"as_of": as_of.date() if as_of else None, "horizon_days": horizon_days,
+              "churn_window_days": churn_window_days},
+        tracking={"experiment": experiment, "model_name": model_name},
+    )
+    result = run(cfg)
+    _print_training(result)
+
+
+def _print_training(result: TrainResult) -> None:
+    m = result.metrics
+    rows = [{"model": name, "ROC-AUC": f"{m.get(prefix + 'roc_auc', float('nan')):.3f}",
+             "PR-AUC": f"{m.get(prefix + 'pr_auc', float('nan')):.3f}",
+             "top-decile lift": f"{m.get(prefix + 'top_decile_lift', float('nan')):.2f}"}
+            for name, prefix in (("churn model", "churn_"), ("recency baseline", "baseline_recency_"),
+                                 ("BG/NBD P(no purchase)", "baseline_bgnbd_p_no_purchase_"),
+                                 ("BG/NBD expected purchases", "baseline_bgnbd_expected_purchases_"))]
+    out.print(_table(rows, title=f"Churn evaluation at {result.eval_cutoff.date()} "
+                                 f"({int(m.get('eval_rows', 0)):,} customers, churn rate {m.get('eval_churn_rate', 0):.1%})"))
+    out.print(f"MLflow run [bold]{result.run_id}[/] in {result.tracking_uri}")
+    if result.version is not None and result.decision is not None:
+        state = "[green]champion[/]" if result.decision.promote else "[yellow]challenger[/]"
+        out.print(f"Registered [bold]{result.model_name}[/] version {result.version} as {state}: {result.decision.reason}")
+
+
+@app.command()
+@_friendly
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered version to make champion.")],
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "churnml",
+) -> None:
+    """Point the champion alias at VERSION (by hand)."""
+    from churnml.tracking import configure_mlflow, get_alias_version
+    from churnml.tracking import promote as run
+
+    client = configure_mlflow()
+    before = get_alias_version(client, model_name, "champion")
+    mv = run(client, model_name, version)
+    was = f" (was version {before.version})" if before is not None else ""
+    out.print(f"{model_name}@champion -> version {mv.version}{was}")
 
 
 def main() -> None:

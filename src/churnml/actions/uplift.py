@@ -7,6 +7,11 @@ control), by a meta-learner on LightGBM classifiers (Künzel et al., 2019):
   group, ``mu_c(x)``, and one per action, ``mu_a(x)``;
   ``uplift_a(x) = mu_a(x) - mu_c(x)``. Simple and unbiased on average when
   arms are randomised, which our deterministic control group guarantees.
+  Each action's model is boosted *from* the control model's log-odds with
+  smaller trees, so it only learns how the action shifts the response. Two
+  independent models would each carry their own noise into the difference;
+  on the Hillstrom test this warm start ranks customers by uplift clearly
+  better (higher held-out Qini) at the same average effect.
 - **X-learner**: adds a second stage that regresses imputed individual effects
   (``y - mu_c(x)`` on the treated, ``mu_a(x) - y`` on the controls) and blends
   the two by the share of each arm. It helps when one arm is much smaller than
@@ -60,8 +65,12 @@ class UpliftModel:
         Value of ``action`` that marks held-out customers.
     n_estimators, learning_rate, num_leaves, min_child_samples, subsample,
     colsample_bytree, reg_lambda
-        LightGBM settings shared by every model. Uplift is a small difference of
-        two noisy estimates, so the defaults favour shallow, regularised trees.
+        LightGBM settings shared by every model.
+    effect_num_leaves, effect_min_child_samples
+        Tree size of the models of the *effect* (the action models boosted from
+        the control model, and the X-learner's second stage). An effect is a few
+        points of probability, much smoother than the response itself, so these
+        trees are smaller and need more customers per leaf.
     min_treated
         Actions with fewer treated customers than this are not learned (a warning
         is logged); the policy then falls back to their prior.
@@ -87,11 +96,13 @@ class UpliftModel:
         control_label: str = CONTROL,
         n_estimators: int = 150,
         learning_rate: float = 0.05,
-        num_leaves: int = 15,
-        min_child_samples: int = 100,
+        num_leaves: int = 7,
+        min_child_samples: int = 300,
         subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
+        colsample_bytree: float = 1.0,
         reg_lambda: float = 1.0,
+        effect_num_leaves: int = 3,
+        effect_min_child_samples: int = 500,
         min_treated: int = 200,
         random_state: int = 0,
         n_jobs: int = 1,
@@ -105,6 +116,8 @@ class UpliftModel:
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
+        self.effect_num_leaves = effect_num_leaves
+        self.effect_min_child_samples = effect_min_child_samples
         self.min_treated = min_treated
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -122,6 +135,8 @@ class UpliftModel:
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
             "reg_lambda": self.reg_lambda,
+            "effect_num_leaves": self.effect_num_leaves,
+            "effect_min_child_samples": self.effect_min_child_samples,
             "min_treated": self.min_treated,
             "random_state": self.random_state,
             "n_jobs": self.n_jobs,
@@ -136,12 +151,12 @@ class UpliftModel:
             setattr(self, key, value)
         return self
 
-    def _lgb_params(self, objective: str) -> dict[str, Any]:
+    def _lgb_params(self, objective: str, effect: bool) -> dict[str, Any]:
         return {
             "objective": objective,
             "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_child_samples,
+            "num_leaves": self.effect_num_leaves if effect else self.num_leaves,
+            "min_data_in_leaf": self.effect_min_child_samples if effect else self.min_child_samples,
             "bagging_fraction": self.subsample,
             "bagging_freq": 1 if self.subsample < 1 else 0,
             "feature_fraction": self.colsample_bytree,
@@ -179,20 +194,24 @@ class UpliftModel:
                 values = col.dropna().astype(str).unique().tolist()
                 self.categories_[name] = sorted(values)
 
-    def _dataset(self, matrix: np.ndarray, label: np.ndarray) -> lgb.Dataset:
+    def _train(
+        self,
+        matrix: np.ndarray,
+        label: np.ndarray,
+        objective: str,
+        effect: bool = False,
+        init_score: np.ndarray | None = None,
+    ) -> lgb.Booster:
         cat_idx = [j for j, n in enumerate(self.feature_names_) if n in self.categories_]
-        return lgb.Dataset(
+        data = lgb.Dataset(
             matrix,
             label=label,
+            init_score=init_score,
             feature_name=self.feature_names_,
             categorical_feature=cat_idx or "auto",
             free_raw_data=True,
         )
-
-    def _train(self, matrix: np.ndarray, label: np.ndarray, objective: str) -> lgb.Booster:
-        return lgb.train(
-            self._lgb_params(objective), self._dataset(matrix, label), num_boost_round=self.n_estimators
-        )
+        return lgb.train(self._lgb_params(objective, effect), data, num_boost_round=self.n_estimators)
 
     # -------------------------------------------------------------------- fit
     def fit(
@@ -239,7 +258,8 @@ class UpliftModel:
             )
         self.models_: dict[str, lgb.Booster] = {}
         self.models_[self.control_label] = self._train(matrix[is_control], outcome[is_control], "binary")
-        mu_c_all = self.models_[self.control_label].predict(matrix)
+        logit_c = self.models_[self.control_label].predict(matrix, raw_score=True)
+        mu_c_all = _sigmoid(logit_c)
 
         self.actions_: list[str] = []
         self.n_treated_: dict[str, int] = {}
@@ -255,13 +275,17 @@ class UpliftModel:
             self.n_treated_[a] = n
             self.propensity_[a] = n / (n + self.n_control_)
             self.mean_outcome_[a] = float(outcome[mine].mean())
-            self.models_[a] = self._train(matrix[mine], outcome[mine], "binary")
+            # The action's model starts from the control model's log-odds: it learns the shift.
+            self.models_[a] = self._train(
+                matrix[mine], outcome[mine], "binary", effect=True, init_score=logit_c[mine]
+            )
             if self.learner == "x":
-                mu_a_control = self.models_[a].predict(matrix[is_control])
+                shift = self.models_[a].predict(matrix[is_control], raw_score=True)
+                mu_a_control = _sigmoid(logit_c[is_control] + shift)
                 d1 = outcome[mine] - mu_c_all[mine]
                 d0 = mu_a_control - outcome[is_control]
-                self.models_[f"tau1:{a}"] = self._train(matrix[mine], d1, "regression")
-                self.models_[f"tau0:{a}"] = self._train(matrix[is_control], d0, "regression")
+                self.models_[f"tau1:{a}"] = self._train(matrix[mine], d1, "regression", effect=True)
+                self.models_[f"tau0:{a}"] = self._train(matrix[is_control], d0, "regression", effect=True)
         if not self.actions_:
             raise ValueError(f"no action has at least min_treated={self.min_treated} treated rows")
         self.source_ = "learned"
@@ -285,7 +309,8 @@ class UpliftModel:
             out[SOURCE_COLUMN] = "prior"
             return out
         matrix = self._encode(X)
-        mu_c = self.models_[self.control_label].predict(matrix)
+        logit_c = self.models_[self.control_label].predict(matrix, raw_score=True)
+        mu_c = _sigmoid(logit_c)
         cols: dict[str, np.ndarray] = {}
         for a in self.actions_:
             if self.learner == "x":
@@ -294,7 +319,8 @@ class UpliftModel:
                 tau0 = self.models_[f"tau0:{a}"].predict(matrix)
                 cols[a] = g * tau0 + (1.0 - g) * tau1
             else:
-                cols[a] = self.models_[a].predict(matrix) - mu_c
+                shift = self.models_[a].predict(matrix, raw_score=True)
+                cols[a] = _sigmoid(logit_c + shift) - mu_c
         out = pd.DataFrame(cols, index=X.index)
         out[SOURCE_COLUMN] = "learned"
         return out
@@ -357,6 +383,10 @@ class UpliftModel:
             model.mean_outcome_ = {k: float(v) for k, v in data["mean_outcome"].items()}
             model.models_ = {k: lgb.Booster(model_str=s) for k, s in data["models"].items()}
         return model
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 
 def uplift_training_set(

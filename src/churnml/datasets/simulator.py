@@ -14,7 +14,7 @@ BG/NBD and Fader & Hardie (2013) for Gamma-Gamma.
 
 1. **Acquisition.** Customer *i* makes a first purchase at a uniform time in the
    first ``acquisition_share`` (60 %) of ``[start, as_of)``, and signs up on that day
-   or a little before it (half the customers register up to a few weeks earlier).
+   or a little before it (half the customers register up to 60 days earlier).
 2. **Purchasing (BG/NBD).** While alive, repeat purchases arrive as a Poisson
    process with rate ``lambda_i ~ Gamma(r, alpha)`` per day (shape ``r``, rate
    ``alpha``). After each repeat purchase the customer drops out for good with
@@ -50,7 +50,7 @@ switched on, so that features beyond RFM carry signal:
   multiplies the survival by ``1 - ticket_dropout`` again (a returned or ticketed
   first order can also end the relationship at once);
 - engagement fades before a customer leaves: the event rate falls linearly over the
-  ``engagement_fade_days`` (60) days before death to ``engagement_floor`` (5 %) of
+  ``engagement_fade_days`` (60) days before death to ``engagement_floor`` (10 %) of
   its level and stays there;
 - customers whose home channel is the store spend ``store_spend_multiplier`` more
   per order (their ``nu`` is divided by it);
@@ -71,7 +71,7 @@ probability ``rho_i = base(action) * reach * lapse * fit(action)``, capped at 0.
 - ``lapse`` = ``1 - exp(-days_since_last_purchase / lapse_days)`` (those who bought
   last week have nothing to be won back to);
 - ``fit``: reminders work on engaged customers (``2 e / (e + e_ref)``), discounts on
-  price-sensitive ones (``2 m_ref / (m + m_ref)`` with m the expected order value),
+  price-sensitive ones (``2.5 (m_ref / (m + m_ref))^2`` with m the expected order value),
   SMS a little on everyone, push only for app users, a VIP call on high-value ones.
 
 The natural probability of buying within 30 days is ``P0 = 1 - exp(-30 lambda_i)`` if
@@ -186,9 +186,9 @@ class SimulationParams:
     ticket_dropout: float = 0.10
     # Engagement events.
     engagement_shape: float = 2.0
-    engagement_mean: float = 0.05
+    engagement_mean: float = 0.04
     engagement_fade_days: float = 60.0
-    engagement_floor: float = 0.05
+    engagement_floor: float = 0.10
     click_given_open: float = 0.2
     cart_abandon_base: float = 0.03
     cart_abandon_price: float = 0.1
@@ -347,7 +347,7 @@ def _draw_population(
 ) -> _Population:
     acq = rng.uniform(0.0, acq_span, n)
     early = rng.random(n) < prm.signup_early_share
-    lag = np.where(early, rng.exponential(prm.signup_early_mean_days, n), 0.0)
+    lag = np.where(early, np.minimum(rng.exponential(prm.signup_early_mean_days, n), 60.0), 0.0)
     signup = np.floor(np.maximum(acq - lag, 0.0))
     lam = rng.gamma(prm.r, 1.0 / prm.alpha, n)
     p = rng.beta(prm.a, prm.b, n)
@@ -459,7 +459,7 @@ def _response_probability(
     if action == "email_reminder":
         fit = 2.0 * engaged
     elif action == "email_discount":
-        fit = 2.0 * price_sensitive
+        fit = 2.5 * price_sensitive**2
     elif action == "sms_reminder":
         fit = 0.5 + engaged
     elif action == "push_offer":
@@ -532,14 +532,11 @@ def _engagement_events(
     cust = np.concatenate(custs)
     t = np.concatenate(times)
 
-    weights = np.column_stack(
-        [
-            pop.consent_email[cust].astype(float),
-            np.ones(cust.size),
-            1.5 * pop.app_user[cust],
-        ]
-    )
-    kind = np.array([_EV_OPEN, _EV_VISIT, _EV_APP], dtype=np.int64)[_choose(rng, weights)]
+    # Event type in proportion to weights: opens 1 (with e-mail consent), visits 1, app 1.5.
+    w_open = pop.consent_email.astype(np.float64)[cust]
+    w_app = 1.5 * pop.app_user[cust]
+    u = rng.random(cust.size) * (w_open + 1.0 + w_app)
+    kind = np.where(u < w_open, _EV_OPEN, np.where(u < w_open + 1.0, _EV_VISIT, _EV_APP))
 
     opens = np.flatnonzero((kind == _EV_OPEN) & (rng.random(cust.size) < prm.click_given_open))
     click_t = t[opens] + rng.exponential(10.0 / 1440.0, opens.size)
@@ -601,8 +598,11 @@ def simulate(
     prm = params if params is not None else SimulationParams()
     if int(n_customers) < 1:
         raise ValueError(f"n_customers must be positive, got {n_customers}")
-    if int(horizon_days) < 1:
-        raise ValueError(f"horizon_days must be positive, got {horizon_days}")
+    if int(horizon_days) < CHURN_WINDOW_DAYS:
+        raise ValueError(
+            f"horizon_days must be at least {CHURN_WINDOW_DAYS} so that the churn label in "
+            f"truth is observed, got {horizon_days}"
+        )
     n = int(n_customers)
     horizon_days = int(horizon_days)
     start_ts, as_of_ts = _timestamp(start), _timestamp(as_of)
@@ -637,7 +637,9 @@ def simulate(
 
     # Refunds: a separate negative row some days after a returned order.
     r_idx = np.flatnonzero(orders.returned)
-    refund_t = orders.t[r_idx] + 1.0 + rng.gamma(2.0, (prm.refund_mean_days - 1.0) / 2.0, r_idx.size)
+    refund_t = (
+        orders.t[r_idx] + 1.0 + rng.gamma(2.0, (prm.refund_mean_days - 1.0) / 2.0, r_idx.size)
+    )
     share = np.where(
         rng.random(r_idx.size) < prm.return_full_share, 1.0, rng.uniform(0.2, 0.9, r_idx.size)
     )
@@ -687,7 +689,7 @@ def simulate(
     tx_chan = np.concatenate([channel, channel[r_idx], resp_channel])
     end_sec = int(end) * _SECONDS_PER_DAY
     keep = tx_sec < end_sec
-    order = np.lexsort((tx_sec[keep], tx_cust[keep]))
+    order = np.argsort(tx_cust[keep] * (end_sec + 1) + tx_sec[keep])
     tx_cust, tx_sec = tx_cust[keep][order], tx_sec[keep][order]
     tx_cents, tx_chan = tx_cents[keep][order], tx_chan[keep][order]
 
@@ -696,11 +698,14 @@ def simulate(
     transactions = pd.DataFrame(
         {
             "customer_id": cust_ids[tx_cust],
-            "order_id": _format_ids("O", np.arange(1, tx_cust.size + 1), max(9, len(str(tx_cust.size)))),
+            "order_id": _format_ids(
+                "O", np.arange(1, tx_cust.size + 1), max(9, len(str(tx_cust.size)))
+            ),
             "order_date": _to_datetime(start_ts, tx_sec),
             "amount": tx_cents / 100.0,
             "channel": np.asarray(CHANNELS, dtype=object)[tx_chan],
-        }
+        },
+        copy=False,
     )
 
     # ---- outcome counts from the table itself (so truth and tables agree exactly)
@@ -726,7 +731,7 @@ def simulate(
         {
             "customer_id": cust_ids[eligible],
             "campaign_id": campaign_id,
-            "sent_date": pd.Series(send_ts, index=range(eligible.size), dtype="datetime64[ns]"),
+            "sent_date": np.full(eligible.size, send_ts.to_datetime64(), dtype="datetime64[ns]"),
             "action": np.asarray(camp_names, dtype=object)[camp_action],
             "channel": contact_channel[camp_action],
             "treated": treated,
@@ -767,13 +772,14 @@ def simulate(
     ev_kind = np.concatenate([ev_kind, np.full(tix_idx.size, _EV_TICKET, dtype=np.int64)])
     keep = ev_sec < end_sec
     ev_cust, ev_sec, ev_kind = ev_cust[keep], ev_sec[keep], ev_kind[keep]
-    order = np.argsort(ev_cust * (end_sec + 1) + ev_sec, kind="stable")
+    order = np.argsort(ev_cust * (end_sec + 1) + ev_sec)
     events = pd.DataFrame(
         {
             "customer_id": cust_ids[ev_cust[order]],
             "event_date": _to_datetime(start_ts, ev_sec[order]),
             "event_type": np.asarray(_EVENT_NAMES, dtype=object)[ev_kind[order]],
-        }
+        },
+        copy=False,
     )
 
     # ---- truth table
@@ -781,20 +787,17 @@ def simulate(
     died = ~np.isnan(death)
     death_date = pd.Series(_to_datetime(start_ts, death_sec)).where(died)
     alive_at_as_of = ~died | (death_sec >= int(t_as_of) * _SECONDS_PER_DAY)
-    ret_per_order = _count_by(orders.cust, n, orders.returned.astype(np.float64))
-    p_ticket = prm.ticket_without_return + pop.rho_return * (
-        prm.ticket_given_return - prm.ticket_without_return
-    )
     if behaviour_signal:
-        survive = (
-            (1.0 - pop.p)
-            * (1.0 - prm.return_dropout * pop.rho_return)
-            * (1.0 - prm.ticket_dropout * p_ticket)
+        # Survival of one purchase, averaged over its return and ticket outcomes.
+        with_return = (1.0 - prm.return_dropout) * (
+            1.0 - prm.ticket_dropout * prm.ticket_given_return
         )
+        without = 1.0 - prm.ticket_dropout * prm.ticket_without_return
+        survive = (1.0 - pop.p) * (pop.rho_return * with_return + (1.0 - pop.rho_return) * without)
         p_eff = 1.0 - survive
     else:
         p_eff = pop.p
-    alive_now = np.arange(n)
+    everyone = np.arange(n, dtype=np.int64)
     truth_cols: dict[str, Any] = {
         "customer_id": cust_ids,
         "lambda_per_day": pop.lam,
@@ -815,8 +818,6 @@ def simulate(
         "spend_in_horizon": h_cents / 100.0,
         "net_spend_in_horizon": h_net / 100.0,
         f"churned_in_window_{CHURN_WINDOW_DAYS}": churn_count == 0,
-        "n_orders_total": _count_by(orders.cust, n).astype(np.int64),
-        "n_returns_total": ret_per_order.astype(np.int64),
     }
     last_before_as_of = _last_purchase_before(
         np.concatenate([orders.cust, resp_cust]),
@@ -824,11 +825,11 @@ def simulate(
         t_as_of,
         n,
     )
-    p0_as_of = _natural_purchase_probability(alive_now, t_as_of, pop, death, float(window))
+    p0_as_of = _natural_purchase_probability(everyone, t_as_of, pop, death, float(window))
     for name in ACTIONS:
         if behaviour_signal:
             rho_now = _response_probability(
-                name, alive_now, t_as_of, pop, death, last_before_as_of, prm
+                name, everyone, t_as_of, pop, death, last_before_as_of, prm
             )
         else:
             rho_now = np.zeros(n)

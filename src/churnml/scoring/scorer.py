@@ -26,7 +26,6 @@ import json
 import numpy as np
 import pandas as pd
 
-from churnml.actions.history import contact_summary
 from churnml.actions.policy import NextBestActionPolicy
 from churnml.data.contract import InputTables
 from churnml.models.inputs import model_inputs
@@ -83,9 +82,8 @@ class Scorer:
         scores["value_tier"] = b.value_tiers.transform(scores["clv"].to_numpy()).to_numpy()
         scores["segment"] = assign_segments(scores, b.config.segments).to_numpy()
         scores = scores.reset_index()
-        history = contact_summary(tables.campaigns, cutoff, b.catalogue) if tables.campaigns is not None else None
         uplift = b.uplift.predict(inputs).reset_index(drop=True)
-        decisions = self.policy.decide(scores, uplift, contact_history=history, as_of=cutoff)
+        decisions = self.policy.decide(scores, uplift, contact_history=tables.campaigns, as_of=cutoff)
 
         out = pd.DataFrame({"customer_id": scores["customer_id"].astype(str).to_numpy()})
         out["as_of"] = cutoff.date().isoformat()

@@ -1,0 +1,53 @@
+"""Benchmark of :func:`churnml.datasets.simulate`: wall time, table sizes and peak memory.
+
+Run ``python benchmarks/bench_simulate.py [--customers N] [--seed S] [--write DIR]``.
+The target is one million customers in under a minute on a 2-core machine; the figures
+printed here go into ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+from churnml.datasets.simulator import simulate
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", type=Path, default=None, help="also time writing the CSVs here")
+    args = parser.parse_args(argv)
+
+    print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
+    t0 = time.perf_counter()
+    data = simulate(args.customers, args.seed)
+    seconds = time.perf_counter() - t0
+    print(f"n_customers      {args.customers:>12,}")
+    print(f"simulate seconds {seconds:>12.1f}")
+    for name in ("transactions", "customers", "events", "campaigns", "truth"):
+        print(f"rows {name:<12}{len(getattr(data, name)):>12,}")
+    truth = data.truth
+    print(f"churned_in_window_90 share {truth['churned_in_window_90'].mean():.3f}")
+    print(f"alive_at_as_of share       {truth['alive_at_as_of'].mean():.3f}")
+    if args.write is not None:
+        t1 = time.perf_counter()
+        data.write(args.write)
+        print(f"write seconds    {time.perf_counter() - t1:>12.1f}")
+    print(f"peak RSS MB      {_peak_rss_mb():>12,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,372 @@
+"""Next-best-action policy: one decision per customer, with guardrails, budget and control group.
+
+For each customer and each eligible contact action ``a`` the policy computes
+
+    expected incremental value = uplift_a x CLV - unit_cost_a - offer_cost_a,
+    offer_cost_a = offer share x expected order value x P(purchase | contacted),
+
+where ``P(purchase | contacted)`` is approximated by ``1 - churn_probability``
+plus the uplift (capped at 1). The churn window is usually longer than a
+campaign's response window, so this overstates how often an offer is redeemed:
+a deliberately conservative cost. It then picks the action with the highest
+value, or ``no_action`` when none is positive.
+
+Guardrails are hard constraints applied *before* any value is compared, never
+penalties that a large uplift could outweigh. An action is ineligible when
+
+- the customer's segment or value tier is not in its eligibility lists;
+- the customer has not consented to its channel (``consent_<channel>``; a
+  missing column means no consent, as in the data contract);
+- it carries an offer and the customer bought within the last
+  ``recent_purchase_days`` days (``recency_days <= recent_purchase_days``);
+- the last contact on its channel was fewer than ``cooldown_days`` days ago;
+- the customer already had ``max_contacts`` contacts on its channel within the
+  last ``cap_window_days`` days.
+
+A global budget in money (``PolicyConfig.budget``, unit plus expected offer
+costs) and/or in number of contacts (``PolicyConfig.max_contacts``) is then
+allocated greedily by value per unit of cost over all customers: the most
+efficient contacts first, skipping any that no longer fit.
+
+A deterministic share of customers (:mod:`churnml.actions.control`) is held
+out: they receive ``no_action`` and are flagged ``control_group``, together with
+the action they *would* have received (``intended_action``) under the same
+budget cut-off, so that a later lift analysis compares like with like.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
+from churnml.actions.control import assign_control
+from churnml.actions.history import contact_summary
+from churnml.actions.uplift import SOURCE_COLUMN
+from churnml.config import PolicyConfig
+from churnml.segments import require_columns
+
+#: Columns :meth:`NextBestActionPolicy.decide` needs in ``scores``.
+SCORE_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "churn_probability",
+    "clv",
+    "expected_order_value",
+    "segment",
+    "value_tier",
+    "recency_days",
+)
+
+#: Columns of the decision table.
+DECISION_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "next_best_action",
+    "action_channel",
+    "expected_incremental_value",
+    "expected_cost",
+    "control_group",
+    "intended_action",
+    "action_reason",
+    "uplift_source",
+)
+
+# Why an action is ineligible, in the order the checks are reported.
+_OK, _SEGMENT, _CONSENT, _RECENT, _COOLDOWN, _CAP, _UNKNOWN = 0, 1, 2, 3, 4, 5, 6
+_BLOCK_TEXT = {
+    _SEGMENT: "segment/tier",
+    _CONSENT: "no consent",
+    _RECENT: "recent purchase",
+    _COOLDOWN: "cool-down",
+    _CAP: "contact cap",
+    _UNKNOWN: "no uplift estimate",
+}
+
+
+class NextBestActionPolicy:
+    """Choose each customer's next best action under guardrails and a budget.
+
+    Parameters
+    ----------
+    catalogue
+        The actions that may be taken (:func:`churnml.actions.default_catalogue`).
+    config
+        Control share and salt, budget, contact cap, recent-purchase rule.
+    """
+
+    def __init__(self, catalogue: ActionCatalogue, config: PolicyConfig | None = None):
+        self.catalogue = catalogue
+        self.config = config if config is not None else PolicyConfig()
+
+    # ----------------------------------------------------------------- inputs
+    @staticmethod
+    def _align_uplift(scores: pd.DataFrame, uplift: pd.DataFrame | None) -> pd.DataFrame:
+        """Uplift rows in the order of ``scores`` (by customer_id if present, else by index)."""
+        if uplift is None:
+            return pd.DataFrame(index=pd.RangeIndex(len(scores)))
+        if "customer_id" in uplift.columns:
+            keyed = uplift.assign(customer_id=uplift["customer_id"].astype(str))
+            if keyed["customer_id"].duplicated().any():
+                raise ValueError("uplift has duplicate customer_id rows")
+            out = keyed.set_index("customer_id").reindex(scores["customer_id"].astype(str).to_numpy())
+        else:
+            if len(uplift) != len(scores) or not uplift.index.equals(scores.index):
+                raise ValueError("uplift must have a customer_id column or the same index as scores")
+            out = uplift
+        return out.reset_index(drop=True)
+
+    def _history(
+        self, contact_history: pd.DataFrame | None, as_of: dt.date | pd.Timestamp | str | None
+    ) -> pd.DataFrame | None:
+        if contact_history is None or contact_history.empty:
+            return None
+        if "days_since_last_contact" in contact_history.columns:
+            return contact_history
+        if "sent_date" in contact_history.columns:
+            if as_of is None:
+                raise ValueError("as_of is needed to summarise raw campaign history")
+            return contact_summary(contact_history, as_of, self.catalogue)
+        raise ValueError(
+            "contact_history must be a campaigns table (with sent_date) or the output of contact_summary"
+        )
+
+    # ----------------------------------------------------------------- decide
+    def decide(
+        self,
+        scores: pd.DataFrame,
+        uplift: pd.DataFrame | None = None,
+        contact_history: pd.DataFrame | None = None,
+        as_of: dt.date | pd.Timestamp | str | None = None,
+    ) -> pd.DataFrame:
+        """One decision per row of ``scores``.
+
+        Parameters
+        ----------
+        scores
+            ``customer_id, churn_probability, clv, expected_order_value, segment,
+            value_tier, recency_days`` and the consent flags ``consent_email,
+            consent_sms, consent_push`` (``consent_call`` for calls); missing consent
+            columns mean no consent.
+        uplift
+            Output of :meth:`UpliftModel.predict`: one column per action id and
+            ``uplift_source``; aligned by ``customer_id`` column or by index. Actions
+            without a column (or ``uplift=None``) use the catalogue's prior uplift
+            and are reported as ``"prior"``.
+        contact_history
+            Past campaigns (validated campaigns table; then ``as_of`` is required)
+            or the output of :func:`churnml.actions.history.contact_summary`.
+        as_of
+            Campaign date; only contacts strictly before it count.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``DECISION_COLUMNS`` with the index of ``scores``: the action to take
+            (``no_action`` for control customers), its channel, expected incremental
+            value and cost, the control flag, the action a control customer would
+            have received, a short reason, and whether the uplift was ``"learned"``
+            or a ``"prior"`` (``"none"`` when no action was eligible).
+        """
+        require_columns(scores, SCORE_COLUMNS, "scores")
+        cfg = self.config
+        n = len(scores)
+        ids = scores["customer_id"].astype(str).to_numpy()
+        up = self._align_uplift(scores, uplift)
+        frame_source = (
+            up[SOURCE_COLUMN].fillna("prior").astype(str).to_numpy()
+            if SOURCE_COLUMN in up.columns
+            else np.full(n, "prior", dtype=object)
+        )
+        history = self._history(contact_history, as_of)
+
+        def num(col: str, fill: float) -> np.ndarray:
+            return np.nan_to_num(pd.to_numeric(scores[col], errors="coerce").to_numpy(dtype=float), nan=fill)
+
+        clv = num("clv", 0.0)
+        order_value = np.maximum(num("expected_order_value", 0.0), 0.0)
+        p_buy = np.clip(1.0 - num("churn_probability", 0.0), 0.0, 1.0)
+        recency = pd.to_numeric(scores["recency_days"], errors="coerce").to_numpy(dtype=float)
+        segment = scores["segment"].astype(str).to_numpy()
+        tier = scores["value_tier"].astype(str).to_numpy()
+
+        actions = self.catalogue.contact_actions
+        m = len(actions)
+        value = np.full((n, m), -np.inf)
+        cost = np.zeros((n, m))
+        uplift_used = np.zeros((n, m))
+        block = np.zeros((n, m), dtype=np.int8)
+        source = np.empty((n, m), dtype=object)
+        for j, a in enumerate(actions):
+            if a.id in up.columns:
+                u = pd.to_numeric(up[a.id], errors="coerce").to_numpy(dtype=float)
+                source[:, j] = frame_source
+            else:
+                u = np.full(n, a.prior_uplift)
+                source[:, j] = "prior"
+            redeem = np.clip(p_buy + u, 0.0, 1.0)
+            c = a.unit_cost + a.offer_cost * order_value * redeem
+            v = u * clv - c
+
+            reason = np.full(n, _OK, dtype=np.int8)
+            allowed = np.ones(n, dtype=bool)
+            if a.eligible_segments is not None:
+                allowed &= np.isin(segment, list(a.eligible_segments))
+            if a.eligible_value_tiers is not None:
+                allowed &= np.isin(tier, list(a.eligible_value_tiers))
+            reason[~allowed] = _SEGMENT
+            consent_col = a.consent_column
+            consent = (
+                scores[consent_col].fillna(False).astype(bool).to_numpy()
+                if consent_col is not None and consent_col in scores.columns
+                else np.zeros(n, dtype=bool)
+            )
+            reason[(reason == _OK) & ~consent] = _CONSENT
+            if a.has_offer:
+                with np.errstate(invalid="ignore"):
+                    recent = recency < cfg.recent_purchase_days
+                reason[(reason == _OK) & recent] = _RECENT
+            if history is not None:
+                days, count = self._guard_counts(history, a.id, ids)
+                reason[(reason == _OK) & (days < a.cooldown_days)] = _COOLDOWN
+                if a.max_contacts is not None:
+                    reason[(reason == _OK) & (count >= a.max_contacts)] = _CAP
+            reason[(reason == _OK) & ~np.isfinite(v)] = _UNKNOWN
+            ok = reason == _OK
+            value[:, j] = np.where(ok, v, -np.inf)
+            cost[:, j] = c
+            uplift_used[:, j] = u
+            block[:, j] = reason
+
+        rows = np.arange(n)
+        best_j = np.argmax(value, axis=1) if m else np.zeros(n, dtype=int)
+        best_value = value[rows, best_j] if m else np.full(n, -np.inf)
+        best_cost = cost[rows, best_j] if m else np.zeros(n)
+        positive = best_value > 0
+
+        control = assign_control(ids, cfg.campaign_salt, cfg.control_share)
+        funded = self._allocate(positive, best_value, best_cost, control)
+
+        treat = positive & funded & ~control
+        planned = positive & funded
+        ids_arr = np.array([a.id for a in actions] or [NO_ACTION], dtype=object)
+        chan_arr = np.array([a.channel for a in actions] or ["none"], dtype=object)
+        best_id = ids_arr[best_j]
+
+        out = pd.DataFrame(index=scores.index)
+        out["customer_id"] = ids
+        out["next_best_action"] = np.where(treat, best_id, NO_ACTION)
+        out["action_channel"] = np.where(treat, chan_arr[best_j], "none")
+        out["expected_incremental_value"] = np.where(treat, best_value, 0.0)
+        out["expected_cost"] = np.where(treat, best_cost, 0.0)
+        out["control_group"] = control
+        out["intended_action"] = np.where(planned, best_id, NO_ACTION)
+        any_eligible = np.isfinite(best_value)
+        out["action_reason"] = self._reasons(
+            treat, control, planned, positive, any_eligible, best_id, best_value, best_cost,
+            uplift_used[rows, best_j] if m else np.zeros(n), clv,
+            source[rows, best_j] if m else np.full(n, "none", dtype=object), block,
+        )
+        out["uplift_source"] = np.where(
+            any_eligible, source[rows, best_j] if m else "none", "none"
+        ).astype(object)
+        return out[list(DECISION_COLUMNS)]
+
+    # -------------------------------------------------------------- internals
+    @staticmethod
+    def _guard_counts(history: pd.DataFrame, action_id: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Days since last contact (inf if never) and contacts in window (0) per customer."""
+        mine = history.loc[history["action"] == action_id]
+        if mine.empty:
+            return np.full(len(ids), np.inf), np.zeros(len(ids))
+        keyed = mine.assign(customer_id=mine["customer_id"].astype(str)).drop_duplicates(
+            "customer_id", keep="last"
+        ).set_index("customer_id")
+        days = keyed["days_since_last_contact"].reindex(ids).to_numpy(dtype=float)
+        count = keyed["contacts_in_window"].reindex(ids).to_numpy(dtype=float)
+        return np.nan_to_num(days, nan=np.inf), np.nan_to_num(count, nan=0.0)
+
+    def _allocate(
+        self, positive: np.ndarray, value: np.ndarray, cost: np.ndarray, control: np.ndarray
+    ) -> np.ndarray:
+        """Greedy budget allocation by value per cost; returns the funded mask.
+
+        Control customers are ranked with everyone else but spend nothing: a
+        control customer counts as "would have been contacted" when their
+        contact would still have fitted at their place in the ranking.
+        """
+        budget, cap = self.config.budget, self.config.max_contacts
+        funded = positive.copy()
+        if budget is None and cap is None:
+            return funded
+        cand = np.flatnonzero(positive)
+        with np.errstate(divide="ignore"):
+            ratio = np.where(cost[cand] > 0, value[cand] / cost[cand], np.inf)
+        # Highest ratio first; ties by larger value, then by position (stable).
+        order = cand[np.lexsort((-value[cand], -ratio))]
+        spent, count = 0.0, 0
+        limit = np.inf if budget is None else float(budget)
+        max_n = np.iinfo(np.int64).max if cap is None else int(cap)
+        costs = cost[order].tolist()
+        is_control = control[order].tolist()
+        keep = np.zeros(len(order), dtype=bool)
+        for k, (c, ctl) in enumerate(zip(costs, is_control, strict=True)):
+            fits = count < max_n and spent + c <= limit
+            if fits:
+                keep[k] = True
+                if not ctl:
+                    spent += c
+                    count += 1
+            elif count >= max_n and not ctl:
+                break  # the contact cap is reached: nothing after fits either
+        funded[:] = False
+        funded[order[keep]] = True
+        return funded
+
+    @staticmethod
+    def _reasons(
+        treat: np.ndarray,
+        control: np.ndarray,
+        planned: np.ndarray,
+        positive: np.ndarray,
+        any_eligible: np.ndarray,
+        best_id: np.ndarray,
+        best_value: np.ndarray,
+        best_cost: np.ndarray,
+        best_uplift: np.ndarray,
+        clv: np.ndarray,
+        best_source: np.ndarray,
+        block: np.ndarray,
+    ) -> np.ndarray:
+        """A short, human-readable reason per decision."""
+        n = len(treat)
+        out = np.empty(n, dtype=object)
+        for i in np.flatnonzero(treat):
+            out[i] = (
+                f"{best_id[i]}: uplift {best_uplift[i]:+.1%} x CLV {clv[i]:,.0f} - cost "
+                f"{best_cost[i]:.2f} = {best_value[i]:+.2f} ({best_source[i]})"
+            )
+        for i in np.flatnonzero(control):
+            plan = f"would get {best_id[i]}" if planned[i] else "no action planned"
+            out[i] = f"control group: held out to measure lift ({plan})"
+        unfunded = positive & ~planned & ~control
+        for i in np.flatnonzero(unfunded):
+            out[i] = f"budget exhausted: {best_id[i]} worth {best_value[i]:+.2f} not funded"
+        not_worth = any_eligible & ~positive & ~control
+        for i in np.flatnonzero(not_worth):
+            out[i] = f"no action pays off: best is {best_id[i]} at {best_value[i]:+.2f}"
+        none_eligible = ~any_eligible & ~control
+        if none_eligible.any():
+            # Summarise by the set of blocking reasons; few distinct sets exist.
+            codes = block[none_eligible]
+            bits = np.zeros(len(codes), dtype=np.int64)
+            for code in _BLOCK_TEXT:
+                bits |= np.where((codes == code).any(axis=1), 1 << code, 0)
+            text = {
+                b: "no eligible action: " + ", ".join(t for c, t in _BLOCK_TEXT.items() if b & (1 << c))
+                for b in np.unique(bits).tolist()
+            }
+            if not block.shape[1]:
+                text = {0: "no eligible action: catalogue has no contact action"}
+            out[np.flatnonzero(none_eligible)] = [text.get(b, "no eligible action") for b in bits.tolist()]
+        return out

@@ -1,0 +1,1 @@
+"""Evaluation of fitted models against held-out time: metrics tables and diagnostic plots."""

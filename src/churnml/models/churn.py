@@ -1,0 +1,521 @@
+"""LightGBM churn classifier with out-of-time early stopping, calibration and reason codes.
+
+Training rows come from several rolling cut-offs
+(:func:`churnml.models.training_data.build_training_set`). :meth:`ChurnModel.fit`
+splits them *by time*: the latest cut-off(s) are held out, the booster is trained on
+the earlier ones with early stopping on the held-out rows, and a calibrator (isotonic
+or sigmoid, on the booster's raw score) is fitted on the same held-out rows. So the
+number of rounds and the probability scale are both chosen on data from a later
+period than the one the trees were grown on - the situation of scoring.
+
+Why the booster is not refitted on all rows afterwards: the calibrator maps *this*
+booster's out-of-time scores to churn rates. A booster refitted on more rows has a
+different score scale (more rows, a later churn rate), and no held-out rows would be
+left to calibrate it, so probabilities would lose the "0.7 means 70 %" property the
+model is for. The cost is that the latest cut-off only informs the stopping round and
+the calibration; with cut-offs half a window apart the older ones still cover most of
+the history. (On CDNOW, refitting on all cut-offs changed the AUC by < 0.002.)
+
+Class imbalance: positive rows are weighted by ``n_negative / n_positive`` (LightGBM's
+``scale_pos_weight``) so that neither class dominates the gradient; the calibrator then
+restores the real base rate.
+
+Isotonic calibration is *centred* (Oron & Flournoy, 2017): each flat block of the
+isotonic fit is replaced by one knot at its mean score and the knots are joined
+linearly, which keeps the isotonic fit's calibration but maps different raw scores
+to different probabilities inside the knot range, so the ranking (and the AUC) of the
+booster survives calibration.
+
+Reason codes are LightGBM's own TreeSHAP values (``pred_contrib=True``): per customer
+the contributions of all features plus the base value add up to the raw score
+exactly; :meth:`ChurnModel.explain` reports the largest ones with readable text from
+:mod:`churnml.models.reasons`.
+
+References
+----------
+Lundberg, Erion & Lee (2018), Consistent individualized feature attribution for tree
+ensembles. Oron & Flournoy (2017), Centered isotonic regression: point and interval
+estimation for dose-response studies. Statistics in Biopharmaceutical Research 9(3).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from churnml.config import ChurnConfig
+from churnml.models.reasons import describe
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "churnml.ChurnModel"
+FORMAT_VERSION = 1
+#: Calibrated probabilities are kept inside this margin from 0 and 1 (log loss stays finite).
+PROBABILITY_EPS = 1e-3
+
+_PARAM_NAMES: tuple[str, ...] = (
+    "n_estimators",
+    "learning_rate",
+    "num_leaves",
+    "min_child_samples",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+    "early_stopping_rounds",
+    "calibration",
+    "n_reasons",
+    "optuna_trials",
+    "n_jobs",
+)
+
+
+class ChurnModel(BaseEstimator):  # type: ignore[misc]
+    """Calibrated LightGBM churn classifier (scikit-learn estimator contract).
+
+    Parameters
+    ----------
+    n_estimators
+        Maximum boosting rounds; early stopping on the held-out cut-off picks fewer.
+    learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
+        LightGBM hyperparameters (``subsample`` is bagging per round).
+    early_stopping_rounds
+        Stop when the held-out log loss has not improved for this many rounds.
+    calibration
+        ``"isotonic"`` (centred isotonic regression) or ``"sigmoid"`` (Platt scaling)
+        of the raw score, fitted on the held-out cut-off(s).
+    n_reasons
+        Default number of reason codes per customer.
+    optuna_trials
+        Trials of an Optuna search over the tree hyperparameters (0 = off). The search
+        maximises the held-out AUC; without ``optuna`` installed a warning is logged
+        and the given hyperparameters are used.
+    n_jobs
+        LightGBM threads for training and prediction.
+    validation_cutoffs
+        How many of the latest cut-offs are held out for early stopping and
+        calibration. With a single cut-off (or none given), 20 % of the rows,
+        drawn at random, are held out instead.
+    class_weight
+        ``"balanced"`` sets ``scale_pos_weight = n_negative / n_positive``; ``None``
+        leaves the classes unweighted.
+    random_state
+        Seed of LightGBM's bagging and of the random fallback split.
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+        Trees up to the best iteration.
+    feature_names_ : list of str
+    best_iteration_ : int
+    calibrator_ : dict
+        ``{"method": "isotonic", "x": [...], "y": [...]}`` (knots of the centred
+        isotonic map) or ``{"method": "sigmoid", "coef": a, "intercept": b}``.
+    scale_pos_weight_ : float
+    best_params_ : dict
+        The LightGBM parameters used (after an Optuna search, the best found).
+    validation_ : dict
+        Held-out cut-offs, rows, churn rate and AUC / Brier of the held-out rows.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 600,
+        learning_rate: float = 0.03,
+        num_leaves: int = 15,
+        min_child_samples: int = 50,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        early_stopping_rounds: int = 50,
+        calibration: Literal["isotonic", "sigmoid"] = "isotonic",
+        n_reasons: int = 3,
+        optuna_trials: int = 0,
+        n_jobs: int = 2,
+        validation_cutoffs: int = 1,
+        class_weight: Literal["balanced"] | None = "balanced",
+        random_state: int = 42,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.calibration = calibration
+        self.n_reasons = n_reasons
+        self.optuna_trials = optuna_trials
+        self.n_jobs = n_jobs
+        self.validation_cutoffs = validation_cutoffs
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    @classmethod
+    def from_config(cls, cfg: ChurnConfig, random_state: int = 42, **overrides: Any) -> ChurnModel:
+        """Build from the ``churn`` section of the configuration."""
+        params: dict[str, Any] = {name: getattr(cfg, name) for name in _PARAM_NAMES}
+        params.update(overrides)
+        return cls(random_state=random_state, **params)
+
+    # ------------------------------------------------------------------ training
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: pd.Series | np.ndarray,
+        cutoff: pd.Series | np.ndarray | None = None,
+    ) -> ChurnModel:
+        """Train on earlier cut-offs, stop early and calibrate on the latest one(s).
+
+        Parameters
+        ----------
+        X
+            Feature frame (e.g. ``TrainingSet.X``); its columns become ``feature_names_``.
+        y
+            1 = churned, 0 = purchased in the window.
+        cutoff
+            The cut-off of each row. The ``validation_cutoffs`` latest ones are held out
+            by time; without cut-offs (or with only one), a random 20 % of rows is.
+
+        Returns
+        -------
+        ChurnModel
+            ``self``.
+        """
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("X must be a pandas DataFrame with named feature columns")
+        target = np.asarray(y, dtype=float)
+        if len(target) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(target)}")
+        if not np.isin(target, (0.0, 1.0)).all():
+            raise ValueError("y must be 0/1 (1 = churned)")
+        self.feature_names_ = [str(c) for c in X.columns]
+        data = X.to_numpy(dtype=np.float64)
+        valid = self._validation_mask(target, cutoff)
+        train = ~valid
+        for part, name in ((train, "training"), (valid, "held-out")):
+            if len(np.unique(target[part])) < 2:
+                raise ValueError(f"the {name} rows need both churners and non-churners")
+        n_pos = float(target[train].sum())
+        self.scale_pos_weight_ = (
+            (float(train.sum()) - n_pos) / n_pos if self.class_weight == "balanced" else 1.0
+        )
+        params = self._lgb_params()
+        if self.optuna_trials > 0:
+            params = self._search(params, data, target, train, valid)
+        booster, best = self._train(params, data, target, train, valid)
+        self.best_params_ = params
+        self.best_iteration_ = best
+        # Round-trip through the native text format: the fitted booster is exactly the
+        # one to_dict() stores, trimmed to the best iteration.
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        held_out_score = self.raw_score(data[valid])
+        self.calibrator_ = _fit_calibrator(self.calibration, held_out_score, target[valid])
+        proba = _apply_calibrator(self.calibrator_, held_out_score)
+        self.validation_ = {
+            "cutoffs": self._held_out_cutoffs,
+            "rows": int(valid.sum()),
+            "churn_rate": float(target[valid].mean()),
+            "roc_auc": float(roc_auc_score(target[valid], held_out_score)),
+            "brier": float(np.mean((proba - target[valid]) ** 2)),
+        }
+        return self
+
+    def _validation_mask(self, target: np.ndarray, cutoff: pd.Series | np.ndarray | None) -> np.ndarray:
+        n = len(target)
+        if cutoff is not None:
+            cut = pd.to_datetime(pd.Series(np.asarray(cutoff))).to_numpy()
+            if len(cut) != n:
+                raise ValueError(f"cutoff has {len(cut)} values for {n} rows")
+            unique = np.unique(cut)
+            if len(unique) > self.validation_cutoffs:
+                first_held = unique[-self.validation_cutoffs]
+                self._held_out_cutoffs = [str(pd.Timestamp(c).date()) for c in unique[unique >= first_held]]
+                return np.asarray(cut >= first_held)
+            logger.warning(
+                "only %d cut-off(s) for %d held out: holding out a random 20%% of rows instead",
+                len(unique),
+                self.validation_cutoffs,
+            )
+        rng = np.random.default_rng(self.random_state)
+        self._held_out_cutoffs = []
+        return rng.random(n) < 0.2
+
+    def _lgb_params(self) -> dict[str, Any]:
+        return {
+            "objective": "binary",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1 else 0,
+            "feature_fraction": self.colsample_bytree,
+            "lambda_l2": self.reg_lambda,
+            "scale_pos_weight": self.scale_pos_weight_,
+            "metric": "binary_logloss",
+            "num_threads": self.n_jobs,
+            "seed": self.random_state,
+            "deterministic": True,
+            "verbose": -1,
+        }
+
+    def _train(
+        self,
+        params: dict[str, Any],
+        data: np.ndarray,
+        target: np.ndarray,
+        train: np.ndarray,
+        valid: np.ndarray,
+    ) -> tuple[lgb.Booster, int]:
+        dtrain = lgb.Dataset(data[train], target[train], feature_name=self.feature_names_, free_raw_data=False)
+        dvalid = lgb.Dataset(data[valid], target[valid], reference=dtrain)
+        booster = lgb.train(
+            params,
+            dtrain,
+            num_boost_round=self.n_estimators,
+            valid_sets=[dvalid],
+            valid_names=["held_out"],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        best = int(booster.best_iteration) or booster.current_iteration()
+        return booster, best
+
+    def _search(
+        self,
+        params: dict[str, Any],
+        data: np.ndarray,
+        target: np.ndarray,
+        train: np.ndarray,
+        valid: np.ndarray,
+    ) -> dict[str, Any]:
+        """Optuna search over the tree hyperparameters, maximising the held-out AUC."""
+        try:
+            import optuna
+        except ImportError:
+            logger.warning(
+                "optuna_trials=%d but optuna is not installed (pip install optuna): "
+                "skipping the hyperparameter search",
+                self.optuna_trials,
+            )
+            return params
+
+        def objective(trial: Any) -> float:
+            trial_params = dict(params)
+            trial_params.update(
+                learning_rate=trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
+                num_leaves=trial.suggest_int("num_leaves", 4, 63, log=True),
+                min_data_in_leaf=trial.suggest_int("min_data_in_leaf", 10, 1000, log=True),
+                feature_fraction=trial.suggest_float("feature_fraction", 0.4, 1.0),
+                bagging_fraction=trial.suggest_float("bagging_fraction", 0.5, 1.0),
+                bagging_freq=1,
+                lambda_l2=trial.suggest_float("lambda_l2", 1e-3, 100.0, log=True),
+            )
+            booster, best = self._train(trial_params, data, target, train, valid)
+            score = booster.predict(data[valid], num_iteration=best, raw_score=True)
+            return float(roc_auc_score(target[valid], score))
+
+        sampler = optuna.samplers.TPESampler(seed=self.random_state)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.optimize(objective, n_trials=self.optuna_trials)
+        best = dict(params)
+        best.update(study.best_params, bagging_freq=1)
+        logger.info("optuna: held-out AUC %.4f with %s", study.best_value, study.best_params)
+        return best
+
+    # ---------------------------------------------------------------- prediction
+
+    def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in self.feature_names_ if c not in X.columns]
+            if missing:
+                raise ValueError(f"missing feature columns: {', '.join(missing)}")
+            return X[self.feature_names_].to_numpy(dtype=np.float64)
+        arr = np.asarray(X, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != len(self.feature_names_):
+            raise ValueError(f"expected a 2-D array with {len(self.feature_names_)} feature columns")
+        return arr
+
+    def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The booster's margin (log-odds before calibration), one value per row."""
+        data = self._matrix(X)
+        if len(data) == 0:
+            return np.empty(0)
+        return np.asarray(self.booster_.predict(data, raw_score=True, num_threads=self.n_jobs))
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Calibrated churn probability, a 1-D array (one value per row).
+
+        Unlike scikit-learn classifiers this returns P(churn) only, not an ``(n, 2)``
+        array: the scorer and the reports need exactly this column.
+        """
+        return _apply_calibrator(self.calibrator_, self.raw_score(X))
+
+    def predict(self, X: pd.DataFrame | np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        """1 where the churn probability is at least ``threshold``."""
+        return (self.predict_proba(X) >= threshold).astype(np.int64)
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        """TreeSHAP contribution of every feature to the raw score, plus ``base_value``.
+
+        Each row sums to :meth:`raw_score` of that row (LightGBM's ``pred_contrib``).
+        """
+        data = self._matrix(X)
+        contrib = np.asarray(self.booster_.predict(data, pred_contrib=True, num_threads=self.n_jobs))
+        contrib = contrib.reshape(len(data), len(self.feature_names_) + 1)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(contrib, columns=[*self.feature_names_, "base_value"], index=index)
+
+    def explain(
+        self,
+        X: pd.DataFrame,
+        n_reasons: int | None = None,
+        order: Literal["risk", "magnitude"] = "risk",
+    ) -> list[list[dict[str, Any]]]:
+        """Reason codes: the top contributing features of each customer.
+
+        Parameters
+        ----------
+        X
+            Model inputs (a frame with at least the model's features; other columns
+            are ignored).
+        n_reasons
+            Reasons per customer (default ``self.n_reasons``).
+        order
+            ``"risk"``: the features that raise the churn score most (largest signed
+            contribution first; the answer to "why is this customer at risk").
+            ``"magnitude"``: largest absolute contribution first.
+
+        Returns
+        -------
+        list of list of dict
+            Per row of ``X``, ``n_reasons`` dicts with ``feature``, ``value`` (``None``
+            when missing), ``contribution`` (log-odds; positive raises churn risk) and
+            ``description``.
+        """
+        k = min(n_reasons or self.n_reasons, len(self.feature_names_))
+        data = self._matrix(X)
+        contrib = self.contributions(data).to_numpy()[:, :-1]
+        key = contrib if order == "risk" else np.abs(contrib)
+        top = np.argsort(-key, axis=1, kind="stable")[:, :k]
+        names = self.feature_names_
+        out: list[list[dict[str, Any]]] = []
+        for i in range(len(data)):
+            row = _LazyRow(data[i], names)
+            reasons = []
+            for j in top[i]:
+                value = float(data[i, j])
+                reasons.append(
+                    {
+                        "feature": names[j],
+                        "value": None if np.isnan(value) else value,
+                        "contribution": float(contrib[i, j]),
+                        "description": describe(names[j], row),
+                    }
+                )
+            out.append(reasons)
+        return out
+
+    def feature_importance(self, importance_type: Literal["gain", "split"] = "gain") -> pd.Series:
+        """Total gain (or split count) per feature, largest first."""
+        self._check_fitted()
+        values = self.booster_.feature_importance(importance_type=importance_type)
+        return pd.Series(values, index=self.feature_names_, name=importance_type).sort_values(ascending=False)
+
+    # ------------------------------------------------------------- persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able state: hyperparameters, the booster as LightGBM text, calibrator numbers."""
+        self._check_fitted()
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "params": self.get_params(),
+            "feature_names": list(self.feature_names_),
+            "best_iteration": int(self.best_iteration_),
+            "best_params": {k: _plain(v) for k, v in self.best_params_.items()},
+            "scale_pos_weight": float(self.scale_pos_weight_),
+            "calibrator": self.calibrator_,
+            "validation": self.validation_,
+            "booster": self.booster_.model_to_string(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChurnModel:
+        """Rebuild a fitted model from :meth:`to_dict` output (predictions are identical)."""
+        if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"not a {FORMAT} v{FORMAT_VERSION} dict (got {data.get('format')!r} "
+                f"v{data.get('format_version')!r})"
+            )
+        model = cls(**data["params"])
+        model.feature_names_ = list(data["feature_names"])
+        model.best_iteration_ = int(data["best_iteration"])
+        model.best_params_ = dict(data["best_params"])
+        model.scale_pos_weight_ = float(data["scale_pos_weight"])
+        model.calibrator_ = dict(data["calibrator"])
+        model.validation_ = dict(data.get("validation", {}))
+        model.booster_ = lgb.Booster(model_str=data["booster"])
+        return model
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise RuntimeError("ChurnModel is not fitted: call fit() or from_dict() first")
+
+
+class _LazyRow:
+    """Feature values of one row by name, for the description templates."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, values: np.ndarray, names: list[str]):
+        self._values = values
+        self._names = names
+
+    def get(self, name: str, default: float = float("nan")) -> float:
+        try:
+            return float(self._values[self._names.index(name)])
+        except ValueError:
+            return default
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _fit_calibrator(method: str, score: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    """Calibration map from raw score to churn probability, as plain numbers."""
+    if method == "sigmoid":
+        lr = LogisticRegression(C=1e10, max_iter=1000).fit(score.reshape(-1, 1), target)
+        return {"method": "sigmoid", "coef": float(lr.coef_[0, 0]), "intercept": float(lr.intercept_[0])}
+    if method != "isotonic":
+        raise ValueError(f"calibration must be 'isotonic' or 'sigmoid', got {method!r}")
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    fitted = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(s, target[order]).predict(s)
+    # Centred isotonic regression: one knot per flat block, at the block's mean score.
+    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+    counts = np.diff(np.r_[starts, len(s)])
+    knot_x = np.add.reduceat(s, starts) / counts
+    knot_y = fitted[starts]
+    return {"method": "isotonic", "x": knot_x.tolist(), "y": knot_y.tolist()}
+
+
+def _apply_calibrator(calibrator: dict[str, Any], score: np.ndarray) -> np.ndarray:
+    if calibrator["method"] == "sigmoid":
+        z = calibrator["coef"] * score + calibrator["intercept"]
+        proba = 1.0 / (1.0 + np.exp(-z))
+    else:
+        proba = np.interp(score, np.asarray(calibrator["x"]), np.asarray(calibrator["y"]))
+    return np.clip(proba, PROBABILITY_EPS, 1.0 - PROBABILITY_EPS)

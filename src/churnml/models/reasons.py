@@ -1,0 +1,302 @@
+"""Readable descriptions of the churn model's reason codes.
+
+A reason code names a feature, its value and its signed contribution to the
+customer's churn score (LightGBM's TreeSHAP, in log-odds). :func:`describe` turns the
+feature and the customer's other feature values into a sentence a retention team can
+act on, e.g. "no purchase for 140 days, 3.0x your usual gap" or "e-mail/site/app
+engagement fell from 8 to 1 in the last 30 days" (interactions per 30 days, the 60 days
+before halved).
+
+Every feature of :data:`churnml.models.inputs.CHURN_FEATURES` has a template; an
+unknown feature falls back to ``"<feature> = <value>"`` so that a model trained on
+extra columns still explains itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+Row = Mapping[str, float]
+
+_EVENT_LABELS: dict[str, str] = {
+    "email_open": "e-mail opens",
+    "email_click": "e-mail clicks",
+    "site_visit": "site visits",
+    "app_session": "app sessions",
+    "cart_abandon": "abandoned carts",
+    "support_ticket": "support tickets",
+}
+_CONSENT_LABELS: dict[str, str] = {"consent_email": "e-mail", "consent_sms": "SMS", "consent_push": "push"}
+
+
+def _missing(x: float | None) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _n(x: float) -> str:
+    """A count or a number of days: integer when whole, else one decimal."""
+    return f"{x:.0f}" if abs(x - round(x)) < 0.05 else f"{x:.1f}"
+
+
+def _money(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def _plural(x: float, word: str) -> str:
+    return f"{_n(x)} {word}" + ("" if abs(x - 1) < 0.05 else "s")
+
+
+def _ratio(x: float) -> str:
+    return f"{x:.1f}x" if x < 10 else f"{x:.0f}x"
+
+
+def _recency(row: Row) -> str:
+    days = row.get("recency_days", math.nan)
+    gap = row.get("mean_gap_days", math.nan)
+    if _missing(days):
+        return "no purchase history"
+    if _missing(gap) or gap <= 0:
+        return f"only one purchase, {_plural(days, 'day')} ago"
+    ratio = days / gap
+    if ratio < 1:
+        return f"last purchase {_plural(days, 'day')} ago, within your usual gap of {_n(gap)} days"
+    return f"no purchase for {_plural(days, 'day')}, {_ratio(ratio)} your usual gap"
+
+
+def _gap_ratio(row: Row) -> str:
+    if _missing(row.get("gap_ratio")):
+        return "only one purchase so far: no usual gap yet"
+    return _recency(row)
+
+
+def _mean_gap(row: Row) -> str:
+    gap = row.get("mean_gap_days", math.nan)
+    if _missing(gap):
+        return "only one purchase so far"
+    return f"usually {_n(gap)} days between purchases"
+
+
+def _orders(row: Row) -> str:
+    return f"{_plural(row.get('n_orders', 0.0), 'purchase')} in total"
+
+
+def _frequency(row: Row) -> str:
+    return f"{_plural(row.get('frequency', 0.0), 'repeat purchase')}"
+
+
+def _tenure(row: Row) -> str:
+    return f"customer for {_plural(row.get('tenure_days', 0.0), 'day')} (since the first purchase)"
+
+
+def _window_orders(days: int) -> Callable[[Row], str]:
+    def text(row: Row) -> str:
+        return f"{_plural(row.get(f'orders_{days}d', 0.0), 'purchase')} in the last {days} days"
+
+    return text
+
+
+def _window_spend(days: int) -> Callable[[Row], str]:
+    def text(row: Row) -> str:
+        return f"spent {_money(row.get(f'spend_{days}d', 0.0))} in the last {days} days"
+
+    return text
+
+
+def _trend(row: Row) -> str:
+    now = row.get("orders_90d", 0.0)
+    before = row.get("orders_prev_90d", 0.0)
+    if now < before:
+        return f"purchases fell from {_n(before)} to {_n(now)} (last 90 days vs the 90 before)"
+    if now > before:
+        return f"purchases rose from {_n(before)} to {_n(now)} (last 90 days vs the 90 before)"
+    return f"{_plural(now, 'purchase')} in the last 90 days, as many as in the 90 before"
+
+
+def _returns(row: Row) -> str:
+    n = row.get("n_returns", 0.0)
+    if n <= 0:
+        return "no returns"
+    return f"{_plural(n, 'return')} in history"
+
+
+def _return_rate(row: Row) -> str:
+    rate = row.get("return_rate", 0.0)
+    if _missing(rate) or rate <= 0:
+        return "no returns"
+    return f"returned {rate:.0%} of orders ({_plural(row.get('n_returns', 0.0), 'return')})"
+
+
+def _return_amount(row: Row) -> str:
+    amount = row.get("return_amount", 0.0)
+    return "no returns" if amount <= 0 else f"returned goods worth {_money(amount)}"
+
+
+def _since_return(row: Row) -> str:
+    days = row.get("days_since_return", math.nan)
+    return "no returns" if _missing(days) else f"last return {_plural(days, 'day')} ago"
+
+
+def _share(channel: str) -> Callable[[Row], str]:
+    def text(row: Row) -> str:
+        share = row.get(f"share_{channel}", 0.0)
+        share = 0.0 if _missing(share) else share
+        return f"{share:.0%} of orders {'in other channels' if channel == 'other' else channel}"
+
+    return text
+
+
+def _channels(row: Row) -> str:
+    return f"buys in {_plural(row.get('n_channels', 0.0), 'channel')}"
+
+
+def _consent(column: str) -> Callable[[Row], str]:
+    def text(row: Row) -> str:
+        given = row.get(column, 0.0) > 0.5
+        return f"{'gave' if given else 'no'} {_CONSENT_LABELS[column]} consent"
+
+    return text
+
+
+def _signup(row: Row) -> str:
+    days = row.get("days_since_signup", math.nan)
+    return "no sign-up date" if _missing(days) else f"signed up {_plural(days, 'day')} ago"
+
+
+def _event_count(event: str) -> Callable[[Row], str]:
+    def text(row: Row) -> str:
+        return f"{_n(row.get(f'{event}_90d', 0.0))} {_EVENT_LABELS[event]} in the last 90 days"
+
+    return text
+
+
+def _event_since(event: str) -> Callable[[Row], str]:
+    def text(row: Row) -> str:
+        days = row.get(f"days_since_{event}", math.nan)
+        label = _EVENT_LABELS[event]
+        if _missing(days):
+            return f"no {label} on record"
+        return f"last of the {label} {_plural(days, 'day')} ago"
+
+    return text
+
+
+def _engagement(row: Row) -> str:
+    now = row.get("engagement_30d", 0.0)
+    before = row.get("engagement_prev_60d", 0.0) / 2.0  # the 60 days before, per 30 days
+    if now < before:
+        return f"e-mail/site/app engagement fell from {_n(before)} to {_n(now)} in the last 30 days"
+    if now > before:
+        return f"e-mail/site/app engagement rose from {_n(before)} to {_n(now)} in the last 30 days"
+    if now == 0:
+        return "no e-mail, site or app engagement in the last 90 days"
+    return f"steady engagement: {_n(now)} interactions in the last 30 days"
+
+
+def _since_engagement(row: Row) -> str:
+    days = row.get("days_since_engagement", math.nan)
+    if _missing(days):
+        return "never opened an e-mail, visited the site or used the app"
+    return f"last e-mail, site or app interaction {_plural(days, 'day')} ago"
+
+
+def _contacts(row: Row) -> str:
+    return f"contacted {_plural(row.get('contacts_180d', 0.0), 'time')} in the last 180 days"
+
+
+def _since_contact(row: Row) -> str:
+    days = row.get("days_since_contact", math.nan)
+    return "never contacted by a campaign" if _missing(days) else f"last contacted {_plural(days, 'day')} ago"
+
+
+def _conversions(row: Row) -> str:
+    n = row.get("past_conversions", 0.0)
+    return "never responded to a campaign" if n <= 0 else f"responded to {_plural(n, 'campaign')}"
+
+
+def _p_alive(row: Row) -> str:
+    p = row.get("p_alive", math.nan)
+    return "no estimate of being active" if _missing(p) else f"{p:.0%} estimated chance of still being an active customer"
+
+
+def _expected(row: Row) -> str:
+    e = row.get("expected_purchases", math.nan)
+    return "no purchase forecast" if _missing(e) else f"{e:.1f} purchases expected over the LTV horizon"
+
+
+def _p_no_purchase(row: Row) -> str:
+    p = row.get("p_no_purchase", math.nan)
+    return "no forecast" if _missing(p) else f"{p:.0%} forecast chance of no purchase in the churn window"
+
+
+def _value(column: str, label: str) -> Callable[[Row], str]:
+    def text(row: Row) -> str:
+        return f"{label} {_money(row.get(column, 0.0))}"
+
+    return text
+
+
+DESCRIPTIONS: dict[str, Callable[[Row], str]] = {
+    "n_orders": _orders,
+    "frequency": _frequency,
+    "tenure_days": _tenure,
+    "recency_days": _recency,
+    "mean_gap_days": _mean_gap,
+    "gap_ratio": _gap_ratio,
+    "total_spend": _value("total_spend", "total spend"),
+    "avg_order_value": _value("avg_order_value", "average order"),
+    "monetary_value": _value("monetary_value", "average repeat order"),
+    "max_order_value": _value("max_order_value", "largest order"),
+    "orders_30d": _window_orders(30),
+    "orders_90d": _window_orders(90),
+    "orders_180d": _window_orders(180),
+    "orders_365d": _window_orders(365),
+    "spend_90d": _window_spend(90),
+    "spend_365d": _window_spend(365),
+    "orders_prev_90d": _trend,
+    "trend_orders_90d": _trend,
+    "n_returns": _returns,
+    "return_rate": _return_rate,
+    "return_amount": _return_amount,
+    "days_since_return": _since_return,
+    "share_online": _share("online"),
+    "share_store": _share("store"),
+    "share_app": _share("app"),
+    "share_other": _share("other"),
+    "n_channels": _channels,
+    "consent_email": _consent("consent_email"),
+    "consent_sms": _consent("consent_sms"),
+    "consent_push": _consent("consent_push"),
+    "days_since_signup": _signup,
+    "engagement_30d": _engagement,
+    "engagement_prev_60d": _engagement,
+    "engagement_trend": _engagement,
+    "days_since_engagement": _since_engagement,
+    "contacts_180d": _contacts,
+    "days_since_contact": _since_contact,
+    "past_conversions": _conversions,
+    "p_alive": _p_alive,
+    "expected_purchases": _expected,
+    "p_no_purchase": _p_no_purchase,
+}
+for _event in _EVENT_LABELS:
+    DESCRIPTIONS[f"{_event}_90d"] = _event_count(_event)
+    DESCRIPTIONS[f"days_since_{_event}"] = _event_since(_event)
+
+
+def describe(feature: str, row: Row) -> str:
+    """A sentence describing ``feature`` for one customer.
+
+    Parameters
+    ----------
+    feature
+        Feature name (a column of the model inputs).
+    row
+        The customer's feature values by name (NaN = "never happened"); templates
+        may use other features for context (recency uses the usual gap).
+    """
+    template = DESCRIPTIONS.get(feature)
+    if template is None:
+        value = row.get(feature, math.nan)
+        return f"{feature} = {'missing' if _missing(value) else f'{value:.4g}'}"
+    return template(row)

@@ -1,0 +1,308 @@
+"""Training end to end: validate -> features -> LTV -> churn -> uplift -> evaluate -> log -> register.
+
+Time
+----
+``as_of`` is the scoring date the bundle is trained for (exclusive). The churn
+model learns from rolling cut-offs whose label windows end by the *evaluation
+cut-off* ``as_of - churn_window_days``, and is evaluated on the customers at
+that cut-off against what they really did in ``[eval_cutoff, as_of)`` — rows it
+never saw in training or calibration. The bundle ships exactly the model that
+was evaluated, so the logged metrics describe the registered model. The LTV
+model used for scoring is refitted on all history before ``as_of`` (it is
+unsupervised; nothing is lost by using the latest purchases).
+
+A run records the configuration, a data fingerprint, every metric (baselines
+included), plots, a Markdown report and the bundle, then registers it and
+applies the champion/challenger rule on the same evaluation rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from churnml.actions.catalogue import load_catalogue
+from churnml.actions.uplift import UpliftModel, uplift_training_set
+from churnml.config import Config
+from churnml.data.contract import InputTables, validate_tables
+from churnml.data.load import load_tables
+from churnml.datasets import load_cdnow, simulate
+from churnml.errors import ChurnmlError, ConfigError
+from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
+from churnml.evaluation.ltv_diagnostics import write_ltv_diagnostics
+from churnml.features import build_features, churn_labels, rfm_summary
+from churnml.models.churn import ChurnModel
+from churnml.models.inputs import model_inputs
+from churnml.models.ltv import LTVModel
+from churnml.models.training_data import build_training_set
+from churnml.scoring.bundle import ModelBundle
+from churnml.scoring.scorer import Scorer
+from churnml.segments import ValueTiers
+from churnml.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    PromotionDecision,
+    configure_mlflow,
+    data_fingerprint,
+    decide_promotion,
+    get_alias_version,
+    promote,
+    register_version,
+)
+from churnml.tracking.pyfunc import load_bundle, log_bundle
+
+#: Days after a send date in which a purchase counts as a campaign response.
+RESPONSE_WINDOW_DAYS = 30
+
+STEPS = ("validate", "features", "ltv", "churn", "uplift", "evaluate", "log", "register")
+
+
+@dataclass
+class EvaluationRows:
+    """The rows every model of a run (and the champion) is judged on."""
+
+    cutoff: pd.Timestamp
+    inputs: pd.DataFrame
+    labels: pd.Series
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and decided."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    model_uri: str
+    model_name: str
+    version: str | None
+    decision: PromotionDecision | None
+    metrics: dict[str, float]
+    bundle: ModelBundle
+    as_of: pd.Timestamp
+    eval_cutoff: pd.Timestamp
+    report_markdown: str
+
+    @property
+    def run_url_hint(self) -> str:
+        if self.tracking_uri.startswith("sqlite:///"):
+            return f"mlflow ui --backend-store-uri {self.tracking_uri}  ->  experiment {self.experiment_id}, run {self.run_id}"
+        return f"{self.tracking_uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
+def load_inputs(config: Config) -> InputTables:
+    """The validated tables named by ``config.data`` (files or a bundled data set)."""
+    d = config.data
+    if d.transactions is not None:
+        return load_tables(d.transactions, d.customers, d.events, d.campaigns, strict_events=d.strict_events)
+    if d.dataset == "simulated":
+        sim = simulate(d.simulate_customers, seed=config.seed)
+        return validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
+    if d.dataset in ("cdnow_sample", "cdnow_master"):
+        return validate_tables(load_cdnow("sample" if d.dataset == "cdnow_sample" else "master"))
+    raise ConfigError("no input: set data.transactions (or --transactions) or data.dataset")
+
+
+def resolve_as_of(config: Config, tables: InputTables) -> pd.Timestamp:
+    """``time.as_of`` or, by default, the day after the last transaction."""
+    if config.time.as_of is not None:
+        return pd.Timestamp(config.time.as_of)
+    return tables.transactions["order_date"].max().normalize() + pd.Timedelta(days=1)
+
+
+def evaluation_rows(tables: InputTables, config: Config, as_of: pd.Timestamp) -> EvaluationRows:
+    """Inputs and observed labels at ``as_of - churn_window_days``, LTV fitted before it."""
+    window = config.time.churn_window_days
+    cutoff = as_of - pd.Timedelta(days=window)
+    ltv = LTVModel.from_config(config.ltv).fit(rfm_summary(tables.transactions, cutoff, config.ltv.time_unit))
+    inputs = model_inputs(tables, cutoff, ltv, config.time.horizon_days, window)
+    if inputs.empty:
+        raise ChurnmlError(f"no customer has a purchase before the evaluation cut-off {cutoff.date()}")
+    labels = churn_labels(tables.transactions, cutoff, window).reindex(inputs.index)
+    return EvaluationRows(cutoff=cutoff, inputs=inputs, labels=labels)
+
+
+def fit_uplift(tables: InputTables, config: Config, as_of: pd.Timestamp) -> tuple[UpliftModel, dict[str, Any]]:
+    """Learn uplift from campaign history whose responses are observed; else use priors."""
+    catalogue = load_catalogue(config.policy.actions_path)
+    camp = tables.campaigns
+    info: dict[str, Any] = {"uplift.source": "prior"}
+    if camp is not None and len(camp):
+        observed = camp.loc[camp["sent_date"] + pd.Timedelta(days=RESPONSE_WINDOW_DAYS) <= as_of]
+        if len(observed) and observed["treated"].any() and (~observed["treated"]).any():
+            X, action, y = uplift_training_set(observed, lambda day: build_features(tables, day))
+            try:
+                model = UpliftModel(random_state=config.seed).fit(X, action, y)
+                info = {"uplift.source": "learned", "uplift.rows": len(X),
+                        "uplift.actions": ",".join(model.actions_)}
+                return model, info
+            except ValueError as err:
+                info["uplift.fallback_reason"] = str(err)
+    return UpliftModel.prior(catalogue.prior_uplifts()), info
+
+
+def _champion_metric(
+    config: Config, rows: EvaluationRows, tables: InputTables
+) -> tuple[float | None, str | None]:
+    """The champion's promotion metric on this run's evaluation rows (None without champion)."""
+    from mlflow.tracking import MlflowClient
+
+    name = config.tracking.model_name
+    champion = get_alias_version(MlflowClient(), name, CHAMPION)
+    if champion is None:
+        return None, None
+    bundle = load_bundle(f"models:/{name}@{CHAMPION}")
+    scored = Scorer(bundle).score(tables, rows.cutoff).set_index("customer_id")
+    proba = scored["churn_probability"].reindex(rows.inputs.index.astype(str)).to_numpy(dtype=float)
+    report = evaluate_churn(rows.labels.to_numpy(), proba, rows.inputs)
+    return report.metrics.get(config.tracking.promotion_metric), str(champion.version)
+
+
+@contextmanager
+def _steps(show: bool) -> Iterator[Callable[[str], None]]:
+    """Yield ``begin(step)``: shows the step running and counts the previous one done."""
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description:<24}"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                        console=Console(stderr=True), disable=not show)
+    with progress:
+        task = progress.add_task("training", total=len(STEPS))
+
+        def begin(step: str) -> None:
+            done = STEPS.index(step) if step in STEPS else len(STEPS)
+            progress.update(task, description=f"training: {step}", completed=done)
+
+        yield begin
+        begin("finished")
+
+
+def train(config: Config, tables: InputTables | None = None, show_progress: bool = True) -> TrainResult:
+    """Train, evaluate, log and register a bundle; return what happened.
+
+    Parameters
+    ----------
+    config
+        The run's configuration (``Config()`` trains on the simulated data set).
+    tables
+        Already validated tables; default: read what ``config.data`` names.
+    show_progress
+        Show a progress bar on stderr.
+    """
+    with _steps(show_progress) as step:
+        step("validate")
+        if tables is None:
+            tables = load_inputs(config)
+        as_of = resolve_as_of(config, tables)
+
+        step("features")
+        rows = evaluation_rows(tables, config, as_of)
+        training = build_training_set(tables, rows.cutoff, config.time, config.ltv)
+
+        step("ltv")
+        ltv = LTVModel.from_config(config.ltv).fit(rfm_summary(tables.transactions, as_of, config.ltv.time_unit))
+
+        step("churn")
+        churn = ChurnModel.from_config(config.churn, random_state=config.seed)
+        churn.fit(training.X, training.y, training.cutoff)
+
+        step("uplift")
+        uplift, uplift_info = fit_uplift(tables, config, as_of)
+
+        step("evaluate")
+        with tempfile.TemporaryDirectory() as tmp:
+            plots = Path(tmp)
+            proba = churn.predict_proba(rows.inputs)
+            report: ChurnReport = evaluate_churn(rows.labels.to_numpy(), proba, rows.inputs, model=churn)
+            churn_plots = report.save_plots(plots / "churn")
+            ltv_eval = LTVModel.from_config(config.ltv)
+            ltv_eval.fit(rfm_summary(tables.transactions, rows.cutoff, config.ltv.time_unit))
+            ltv_diag = write_ltv_diagnostics(ltv_eval, tables.transactions, rows.cutoff, as_of, plots / "ltv")
+            metrics = dict(report.metrics)
+            metrics.update({f"ltv_{k}": float(v) for k, v in ltv_diag["metrics"].items() if np.isfinite(v)})
+            metrics.update({f"ltv_fit_{k}": float(v) for k, v in ltv.fit_report_.items()
+                            if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)})
+            metrics["train_rows"] = float(len(training.X))
+            metrics["train_cutoffs"] = float(len(training.cutoffs))
+            metrics["eval_rows"] = float(len(rows.labels))
+            metrics["eval_churn_rate"] = float(rows.labels.mean())
+
+            scoring_rfm = rfm_summary(tables.transactions, as_of, config.ltv.time_unit)
+            clv = ltv.predict(scoring_rfm, config.time.horizon_days, config.time.churn_window_days)["clv"]
+            bundle = ModelBundle(
+                ltv=ltv, churn=churn, value_tiers=ValueTiers.from_config(config.segments).fit(clv.to_numpy()),
+                uplift=uplift, catalogue=load_catalogue(config.policy.actions_path), config=config,
+                as_of=as_of.date().isoformat(), metrics=metrics, model_name=config.tracking.model_name,
+            )
+            report_md = _report_markdown(config, as_of, rows, training.summary(), report, ltv_diag, uplift_info)
+            (plots / "report.md").write_text(report_md)
+
+            step("log")
+            client = configure_mlflow(config.tracking.tracking_uri, config.tracking.experiment)
+            with mlflow.start_run(run_name=f"train-{as_of.date()}") as run:
+                mlflow.log_params({k: ("" if v is None else str(v)[:500]) for k, v in config.flat().items()})
+                mlflow.log_params({**data_fingerprint(tables), **{k: str(v) for k, v in uplift_info.items()}})
+                mlflow.set_tags({"as_of": as_of.date().isoformat(), "eval_cutoff": rows.cutoff.date().isoformat(),
+                                 "churnml.step": "train"})
+                mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+                mlflow.log_artifacts(str(plots), artifact_path="evaluation")
+                mlflow.log_artifacts(str(plots / "churn"), artifact_path="plots/churn") if churn_plots else None
+                example = tables.transactions.loc[
+                    tables.transactions["customer_id"].isin(rows.inputs.index[:3])
+                    & (tables.transactions["order_date"] < as_of),
+                    ["customer_id", "order_date", "amount", "channel"],
+                ]
+                info = log_bundle(bundle, example)
+
+                step("register")
+                version: str | None = None
+                decision: PromotionDecision | None = None
+                if config.tracking.register_model:
+                    name = config.tracking.model_name
+                    champion_value, champion_version = _champion_metric(config, rows, tables)
+                    mv = register_version(client, name, info.model_uri, run.info.run_id)
+                    version = str(mv.version)
+                    metric = config.tracking.promotion_metric
+                    if metric not in metrics:
+                        raise ConfigError(f"tracking.promotion_metric {metric!r} is not a metric of this run "
+                                          f"(known: {', '.join(sorted(metrics))[:300]}...)")
+                    decision = decide_promotion(metric, metrics[metric], champion_value, champion_version,
+                                                config.tracking.promotion_min_delta)
+                    if decision.promote:
+                        promote(client, name, version)
+                    mlflow.set_tags({"registered_version": version, "promoted": str(decision.promote),
+                                     "promotion_reason": decision.reason})
+                    if champion_value is not None:
+                        mlflow.log_metric("champion_" + metric, champion_value)
+                    bundle.model_version = version
+    return TrainResult(
+        run_id=run.info.run_id, experiment_id=run.info.experiment_id, tracking_uri=mlflow.get_tracking_uri(),
+        model_uri=info.model_uri, model_name=config.tracking.model_name, version=version, decision=decision,
+        metrics=metrics, bundle=bundle, as_of=as_of, eval_cutoff=rows.cutoff, report_markdown=report_md,
+    )
+
+
+def _report_markdown(
+    config: Config, as_of: pd.Timestamp, rows: EvaluationRows, cutoffs: pd.DataFrame,
+    report: ChurnReport, ltv_diag: dict[str, Any], uplift_info: dict[str, Any],
+) -> str:
+    ltv_metrics = pd.Series(ltv_diag["metrics"], name="value").to_frame()
+    return "\n\n".join([
+        f"# churnml training report — as of {as_of.date()}",
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Evaluation cut-off {rows.cutoff.date()}: "
+        f"{len(rows.labels):,} customers, churn rate {rows.labels.mean():.1%} "
+        f"(no purchase in the {config.time.churn_window_days} days after the cut-off).",
+        "## Training cut-offs\n\n" + cutoffs.to_markdown(floatfmt=".3f"),
+        "## Churn model against baselines (same rows)\n\n" + report.to_markdown(),
+        "## LTV holdout (model fitted before the evaluation cut-off)\n\n" + ltv_metrics.to_markdown(floatfmt=".4f"),
+        "## Uplift\n\n" + "\n".join(f"- {k}: {v}" for k, v in uplift_info.items()),
+    ])
