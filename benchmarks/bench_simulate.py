@@ -8,6 +8,7 @@ printed here go into ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import sys
@@ -30,12 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, default=None, help="also time writing the CSVs here")
     args = parser.parse_args(argv)
 
-    print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    # Wall time depends on what else runs on the machine; CPU time (user + system) less so.
+    print(f"load average before {os.getloadavg()[0]:.2f}")
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     data = simulate(args.customers, args.seed)
     seconds = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    user, system = cpu1.ru_utime - cpu0.ru_utime, cpu1.ru_stime - cpu0.ru_stime
     print(f"n_customers      {args.customers:>12,}")
-    print(f"simulate seconds {seconds:>12.1f}")
+    print(f"simulate seconds {seconds:>12.1f}  (CPU: user {user:.1f} s, system {system:.1f} s)")
     for name in ("transactions", "customers", "events", "campaigns", "truth"):
         print(f"rows {name:<12}{len(getattr(data, name)):>12,}")
     truth = data.truth

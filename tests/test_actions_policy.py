@@ -335,15 +335,18 @@ def policy_inputs(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     uplift["uplift_source"] = "learned"
     if draw(st.booleans()):
         uplift = uplift.drop(columns=draw(st.sampled_from(CONTACT_ACTIONS)))
-    k = draw(st.integers(0, 3 * n))
+    # Contacts concentrated on a few customers and recent days, so that caps and
+    # cool-downs actually bind.
+    k = draw(st.integers(0, 60))
+    who = st.integers(0, min(n - 1, draw(st.integers(0, 5))))
     campaigns = pd.DataFrame(
         {
-            "customer_id": [f"c{i}" for i in draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k))],
+            "customer_id": [f"c{i}" for i in draw(st.lists(who, min_size=k, max_size=k))],
             "campaign_id": "k",
             "sent_date": pd.to_datetime(
                 [
                     AS_OF - pd.Timedelta(days=d)
-                    for d in draw(st.lists(st.integers(-5, 120), min_size=k, max_size=k))
+                    for d in draw(st.lists(st.integers(-3, 45), min_size=k, max_size=k))
                 ]
             ),
             "action": draw(st.lists(st.sampled_from(CONTACT_ACTIONS), min_size=k, max_size=k)),

@@ -31,7 +31,7 @@ from churnml.evaluation.ltv_diagnostics import (
     holdout_metrics,
     write_ltv_diagnostics,
 )
-from churnml.models.ltv import LTVModel, discounted_expected_purchases
+from churnml.models.ltv import LTVModel, _fitter_classes, discounted_expected_purchases
 
 HOLDOUT_DAYS = (CDNOW_END - CDNOW_CALIBRATION_END).days  # 273 = 39 weeks
 
@@ -162,6 +162,39 @@ def test_predictions_match_lifetimes(model_and_rfm: tuple[LTVModel, pd.DataFrame
         period_days=4.345 * 7,
     )
     np.testing.assert_allclose(out["expected_order_value"] * discounted, reference, rtol=1e-8)
+
+
+def test_fitters_reproduce_stock_lifetimes(model_and_rfm: tuple[LTVModel, pd.DataFrame]) -> None:
+    """Same likelihood as lifetimes' fitters at any parameters; same fitted values."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    model, rfm = model_and_rfm
+    fast_bg, fast_gg = _fitter_classes()
+    f = rfm["frequency"].to_numpy()
+    bg_args = (f, rfm["recency"].to_numpy() / 39, rfm["T"].to_numpy() / 39, np.ones(len(f)), 0.01)
+    rep = rfm[rfm["frequency"] > 0]
+    gg_args = (
+        rep["frequency"].to_numpy(float),
+        rep["monetary_value"].to_numpy(),
+        np.ones(len(rep)),
+        0.0,
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        lp = rng.normal(0, 1, 4)
+        assert fast_bg._negative_log_likelihood(lp, *bg_args) == pytest.approx(
+            BetaGeoFitter._negative_log_likelihood(lp, *bg_args), rel=1e-12
+        )
+        lp = rng.normal(1, 1, 3)
+        assert fast_gg._negative_log_likelihood(lp, *gg_args) == pytest.approx(
+            GammaGammaFitter._negative_log_likelihood(lp, *gg_args), rel=1e-12
+        )
+    stock_bg = BetaGeoFitter().fit(rfm["frequency"], rfm["recency"], rfm["T"])
+    stock_gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    for name, value in stock_bg.params_.items():
+        assert model.bgnbd_params_[name] == pytest.approx(value, abs=1e-6)
+    for name, value in stock_gg.params_.items():
+        assert model.gamma_gamma_params_[name] == pytest.approx(value, abs=1e-6)
 
 
 def test_weighted_fit_equals_unweighted_fit_on_cdnow(

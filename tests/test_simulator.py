@@ -10,6 +10,7 @@ campaign measures the true uplift, and returns and fading engagement carry signa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,13 @@ from hypothesis import strategies as st
 
 from churnml.data.contract import EVENT_TYPES, validate_tables
 from churnml.datasets import SimulatedData, simulate
-from churnml.datasets.simulator import ACTIONS, CAMPAIGN_ACTIONS, CHANNELS, SimulationParams
+from churnml.datasets.simulator import (
+    ACTIONS,
+    CAMPAIGN_ACTIONS,
+    CHANNELS,
+    SimulationParams,
+    write_simulation,
+)
 
 N = 20_000
 AS_OF = pd.Timestamp("2025-01-01")
@@ -413,7 +420,7 @@ def test_custom_parameters_change_the_population() -> None:
 # ----------------------------------------------------------------- files
 
 
-def test_write_and_read_back(tmp_path) -> None:
+def test_write_and_read_back(tmp_path: Path) -> None:
     data = simulate(1_500, seed=5)
     paths = data.write(tmp_path / "sim")
     assert set(paths) == {"transactions", "customers", "events", "campaigns", "truth", "params"}
@@ -434,6 +441,8 @@ def test_write_and_read_back(tmp_path) -> None:
         and truth["death_date"].isna().sum() == data.truth["death_date"].isna().sum()
     )
     assert json.loads(paths["params"].read_text())["seed"] == 5
+    again = write_simulation(tmp_path / "again", 1_500, seed=5)
+    assert again["transactions"].read_text() == paths["transactions"].read_text()
 
 
 def test_history_drops_everything_from_the_cut_off(sim: SimulatedData) -> None:
@@ -443,4 +452,7 @@ def test_history_drops_everything_from_the_cut_off(sim: SimulatedData) -> None:
     assert len(past.campaigns) == len(sim.campaigns)
     earlier = sim.history("2024-06-01")
     assert len(earlier.campaigns) == 0
+    # A campaign whose 30-day window is still open at the cut-off would leak.
+    assert len(sim.history(sim.as_of - 120 * DAY + 29 * DAY).campaigns) == 0
+    assert len(sim.history(sim.as_of - 120 * DAY + 30 * DAY).campaigns) == len(sim.campaigns)
     assert earlier.truth is sim.truth

@@ -178,6 +178,39 @@ def promote(
     out.print(f"{model_name}@champion -> version {mv.version}{was}")
 
 
+@app.command()
+@_friendly
+def demo(
+    customers: Annotated[int, typer.Option("--customers", "-n", min=500, help="Simulated customers.")] = 5_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 7,
+) -> None:
+    """The main job on bundled data: simulate, train, register, batch-score, summarise."""
+    from churnml.demo import run_demo, top_at_risk
+
+    out.rule("[bold]churnml demo")
+    out.print(f"Simulating an omnichannel retailer with {customers:,} customers, then training on it...")
+    result = run_demo(customers, seed=seed)
+    out.print(_table(result.tables_summary, title=f"Input data ({result.data_dir})"))
+    _print_training(result.training)
+    s = result.scores
+    out.print(f"\nScored {len(s):,} customers as of {result.training.as_of.date()} -> {result.scores_path}")
+    seg = s.groupby("segment").agg(customers=("customer_id", "size"), mean_churn=("churn_probability", "mean"),
+                                   mean_clv=("clv", "mean")).reset_index().sort_values("customers", ascending=False)
+    out.print(_table([{"segment": r.segment, "customers": int(r.customers), "mean churn prob.": f"{r.mean_churn:.2f}",
+                       "mean CLV": f"{r.mean_clv:,.0f}"} for r in seg.itertuples()], title="Segments"))
+    acts = s.groupby(["next_best_action", "control_group"]).size().rename("customers").reset_index()
+    out.print(_table([{"next best action": r.next_best_action, "control group": "yes" if r.control_group else "no",
+                       "customers": int(r.customers)} for r in acts.itertuples()], title="Win-back campaign"))
+    top = top_at_risk(s)
+    out.print(_table([{"customer": r.customer_id, "segment": r.segment, "tier": r.value_tier,
+                       "churn prob.": f"{r.churn_probability:.2f}", "CLV": f"{r.clv:,.0f}",
+                       "action": r.next_best_action} for r in top.itertuples()],
+                     title="Top 10 high-value customers at risk"))
+    out.print(f"Against the simulator's truth: churn AUC {result.truth_auc:.3f} "
+              f"(true 90-day churn rate {result.truth_churn_rate:.1%}).")
+    out.print(f"\nBrowse the run: {result.training.run_url_hint}")
+
+
 def main() -> None:
     """Entry point of the ``churnml`` script."""
     try:

@@ -224,7 +224,7 @@ class NextBestActionPolicy:
             reason[(reason == _OK) & ~consent] = _CONSENT
             if a.has_offer:
                 with np.errstate(invalid="ignore"):
-                    recent = recency < cfg.recent_purchase_days
+                    recent = recency <= cfg.recent_purchase_days
                 reason[(reason == _OK) & recent] = _RECENT
             if history is not None:
                 days, count = self._guard_counts(history, a.id, ids)

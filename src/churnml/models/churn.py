@@ -101,8 +101,11 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]
         LightGBM threads for training and prediction.
     validation_cutoffs
         How many of the latest cut-offs are held out for early stopping and
-        calibration. With a single cut-off (or none given), 20 % of the rows,
-        drawn at random, are held out instead.
+        calibration.
+    validation_share
+        Share of the customers whose latest-cut-off rows are held out (when the
+        customers are known, see :meth:`fit`); also the share of rows held out at
+        random when there is neither a customer nor more than one cut-off.
     class_weight
         ``"balanced"`` sets ``scale_pos_weight = n_negative / n_positive``; ``None``
         leaves the classes unweighted.
@@ -140,6 +143,7 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]
         optuna_trials: int = 0,
         n_jobs: int = 2,
         validation_cutoffs: int = 1,
+        validation_share: float = 0.3,
         class_weight: Literal["balanced"] | None = "balanced",
         random_state: int = 42,
     ):
@@ -156,6 +160,7 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]
         self.optuna_trials = optuna_trials
         self.n_jobs = n_jobs
         self.validation_cutoffs = validation_cutoffs
+        self.validation_share = validation_share
         self.class_weight = class_weight
         self.random_state = random_state
 
@@ -173,6 +178,7 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]
         X: pd.DataFrame,
         y: pd.Series | np.ndarray,
         cutoff: pd.Series | np.ndarray | None = None,
+        groups: pd.Series | np.ndarray | None = None,
     ) -> ChurnModel:
         """Train on earlier cut-offs, stop early and calibrate on the latest one(s).
 
@@ -184,7 +190,15 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]
             1 = churned, 0 = purchased in the window.
         cutoff
             The cut-off of each row. The ``validation_cutoffs`` latest ones are held out
-            by time; without cut-offs (or with only one), a random 20 % of rows is.
+            by time; without cut-offs (or with only one), customers (or rows) are.
+        groups
+            The customer of each row (default: ``X.index`` when it is named
+            ``customer_id``, as in ``TrainingSet.X``). With groups, the held-out rows are
+            the latest cut-off(s) of a ``validation_share`` of the customers, and none of
+            those customers' rows is trained on: rolling cut-offs repeat each customer
+            with overlapping label windows, and a booster that recognises a customer
+            from one cut-off to the next would look better on held-out rows of the same
+            customers than it is on a future window.
 
         Returns
         -------
@@ -198,10 +212,12 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"X has {len(X)} rows but y has {len(target)}")
         if not np.isin(target, (0.0, 1.0)).all():
             raise ValueError("y must be 0/1 (1 = churned)")
+        if groups is None and X.index.name == "customer_id":
+            groups = X.index.to_numpy()
         self.feature_names_ = [str(c) for c in X.columns]
         data = X.to_numpy(dtype=np.float64)
-        valid = self._validation_mask(target, cutoff)
-        train = ~valid
+        train, valid, held = _split(target, cutoff, groups, self.validation_cutoffs,
+                                    self.validation_share, self.random_state)
         for part, name in ((train, "training"), (valid, "held-out")):
             if len(np.unique(target[part])) < 2:
                 raise ValueError(f"the {name} rows need both churners and non-churners")
@@ -222,33 +238,15 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]
         self.calibrator_ = _fit_calibrator(self.calibration, held_out_score, target[valid])
         proba = _apply_calibrator(self.calibrator_, held_out_score)
         self.validation_ = {
-            "cutoffs": self._held_out_cutoffs,
+            "split": held,
+            "training_rows": int(train.sum()),
             "rows": int(valid.sum()),
             "churn_rate": float(target[valid].mean()),
             "roc_auc": float(roc_auc_score(target[valid], held_out_score)),
             "brier": float(np.mean((proba - target[valid]) ** 2)),
+            "ece": float(_ece(target[valid], proba)),
         }
         return self
-
-    def _validation_mask(self, target: np.ndarray, cutoff: pd.Series | np.ndarray | None) -> np.ndarray:
-        n = len(target)
-        if cutoff is not None:
-            cut = pd.to_datetime(pd.Series(np.asarray(cutoff))).to_numpy()
-            if len(cut) != n:
-                raise ValueError(f"cutoff has {len(cut)} values for {n} rows")
-            unique = np.unique(cut)
-            if len(unique) > self.validation_cutoffs:
-                first_held = unique[-self.validation_cutoffs]
-                self._held_out_cutoffs = [str(pd.Timestamp(c).date()) for c in unique[unique >= first_held]]
-                return np.asarray(cut >= first_held)
-            logger.warning(
-                "only %d cut-off(s) for %d held out: holding out a random 20%% of rows instead",
-                len(unique),
-                self.validation_cutoffs,
-            )
-        rng = np.random.default_rng(self.random_state)
-        self._held_out_cutoffs = []
-        return rng.random(n) < 0.2
 
     def _lgb_params(self) -> dict[str, Any]:
         return {
@@ -277,7 +275,10 @@ class ChurnModel(BaseEstimator):  # type: ignore[misc]
         valid: np.ndarray,
     ) -> tuple[lgb.Booster, int]:
         dtrain = lgb.Dataset(data[train], target[train], feature_name=self.feature_names_, free_raw_data=False)
-        dvalid = lgb.Dataset(data[valid], target[valid], reference=dtrain)
+        # The held-out log loss is weighted like the training objective, so that early
+        # stopping looks for the optimum of what the booster is fitting.
+        weight = np.where(target[valid] == 1.0, params["scale_pos_weight"], 1.0)
+        dvalid = lgb.Dataset(data[valid], target[valid], weight=weight, reference=dtrain)
         booster = lgb.train(
             params,
             dtrain,
@@ -486,6 +487,55 @@ class _LazyRow:
             return float(self._values[self._names.index(name)])
         except ValueError:
             return default
+
+
+def _split(
+    target: np.ndarray,
+    cutoff: pd.Series | np.ndarray | None,
+    groups: pd.Series | np.ndarray | None,
+    n_latest: int,
+    share: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Boolean masks of the training and held-out rows, and a description of the split."""
+    n = len(target)
+    in_group: np.ndarray | None = None
+    if groups is not None:
+        ids = np.asarray(groups)
+        if len(ids) != n:
+            raise ValueError(f"groups has {len(ids)} values for {n} rows")
+        hashed = pd.util.hash_array(ids.astype(str)) % np.uint64(1_000_000)
+        in_group = hashed < np.uint64(round(share * 1_000_000))
+    if cutoff is not None:
+        cut = pd.to_datetime(pd.Series(np.asarray(cutoff))).to_numpy()
+        if len(cut) != n:
+            raise ValueError(f"cutoff has {len(cut)} values for {n} rows")
+        unique = np.unique(cut)
+        if len(unique) > n_latest:
+            first_held = unique[-n_latest]
+            late = np.asarray(cut >= first_held)
+            info: dict[str, Any] = {
+                "by": "time" if in_group is None else "time and customer",
+                "held_out_cutoffs": [str(pd.Timestamp(c).date()) for c in unique[unique >= first_held]],
+            }
+            if in_group is None:
+                return ~late, late, info
+            info["customer_share"] = share
+            return ~late & ~in_group, late & in_group, info
+        logger.warning("only %d cut-off(s), %d to hold out: holding out customers instead", len(unique), n_latest)
+    if in_group is not None:
+        return ~in_group, in_group, {"by": "customer", "customer_share": share}
+    rng = np.random.default_rng(seed)
+    held = rng.random(n) < share
+    return ~held, held, {"by": "random rows", "share": share}
+
+
+def _ece(target: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error over equal-width probability bins."""
+    bins = np.minimum((proba * n_bins).astype(int), n_bins - 1)
+    total = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, weights=proba - target, minlength=n_bins))
+    return float(gap.sum() / max(len(target), 1)) if total.sum() else 0.0
 
 
 def _plain(value: Any) -> Any:

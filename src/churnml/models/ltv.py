@@ -2,10 +2,22 @@
 
 :class:`LTVModel` follows the scikit-learn estimator contract: the constructor
 only stores hyperparameters, :meth:`LTVModel.fit` learns attributes ending in
-``_`` and returns ``self``. Fitting is delegated to ``lifetimes.BetaGeoFitter``
-and ``lifetimes.GammaGammaFitter``; prediction uses the closed forms below,
-vectorised over numpy arrays and evaluated once per distinct
-``(frequency, recency, T)`` pattern.
+``_`` and returns ``self``.
+
+Fitting
+    ``lifetimes.BetaGeoFitter`` and ``lifetimes.GammaGammaFitter`` do the work
+    (their scaling, optimiser and standard errors), on the distinct
+    ``(frequency, recency, T)`` rows weighted by their counts, with the
+    likelihood's frequency-only terms computed once per frequency value (see
+    ``_fitter_classes``). Both give lifetimes' parameters on all rows, to 1e-6.
+    A failed attempt (no convergence, non-finite or boundary parameters, a model
+    that cannot predict its own data) is retried with a looser tolerance, then
+    stronger penalties; every attempt is recorded in ``fit_report_``, and when
+    all fail :class:`LTVFitError` is raised - NaN is never returned.
+
+Prediction
+    The closed forms below, vectorised over numpy arrays and evaluated once per
+    distinct ``(frequency, recency, T)`` pattern.
 
 Time
     ``frequency, recency, T`` are in the model's ``time_unit`` (``"D"`` days or
@@ -117,7 +129,7 @@ Params: TypeAlias = Mapping[str, float]
 ArrayLike: TypeAlias = np.ndarray | pd.Series | Sequence[float] | float
 
 
-class LTVModelError(ChurnmlError):
+class LTVModelError(ChurnmlError, ValueError):
     """The LTV model cannot do what was asked (not fitted, bad hyperparameter, ...)."""
 
 
@@ -187,6 +199,37 @@ def bgnbd_p_alive(
     return np.atleast_1d(np.where(x > 0, expit(-log_odds_dead), 1.0))
 
 
+def _gauss_series(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Sum the hypergeometric series term by term; NaN where it has not converged."""
+    term = np.ones_like(z)
+    total = np.ones_like(z)
+    converged = np.zeros(z.shape, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(20_000):
+            term = term * (a + k) * (b + k) / ((c + k) * (k + 1.0)) * z
+            total = total + term
+            converged = np.abs(term) <= 1e-16 * np.abs(total)
+            if converged.all() or not np.isfinite(total).any():
+                break
+    return np.where(converged & np.isfinite(total), total, np.nan)
+
+
+def _hyp2f1(a: ArrayLike, b: ArrayLike, c: ArrayLike, z: ArrayLike) -> np.ndarray:
+    """Gauss' 2F1 for 0 <= z < 1: scipy's, with the plain series where scipy gives up.
+
+    scipy returns NaN for a large ``c`` with ``z`` near 1 (hundreds of purchases,
+    a horizon long against the customer's age); the series then converges fast,
+    its term ratio being about ``k z / (c + k)``. Values the series cannot reach
+    stay NaN and make :meth:`LTVModel.predict` fail loudly.
+    """
+    aa, bb, cc, zz = np.broadcast_arrays(_arr(a), _arr(b), _arr(c), _arr(z))
+    out = np.array(hyp2f1(aa, bb, cc, zz), dtype=float)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out[bad] = _gauss_series(aa[bad], bb[bad], cc[bad], zz[bad])
+    return out
+
+
 def _conditional_alive_expected_purchases(
     params: Params, t: np.ndarray, frequency: np.ndarray, T: np.ndarray
 ) -> np.ndarray:
@@ -205,7 +248,7 @@ def _conditional_alive_expected_purchases(
     c = a + b + frequency - 1.0
     log1m_z = np.log(alpha + T) - np.log(alpha + T + t)  # log(1 - z)
     z = -np.expm1(log1m_z)
-    hyp = hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+    hyp = _hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
     return c / (a - 1.0) * (1.0 - np.exp((a - 1.0) * log1m_z) * hyp)
 
 
@@ -463,7 +506,7 @@ def _params_ok(values: dict[str, float]) -> str | None:
 
 
 @functools.cache
-def _fitter_classes() -> tuple[type, type]:
+def _fitter_classes() -> tuple[Any, Any]:
     """lifetimes' fitters with the log-likelihood evaluated per distinct frequency.
 
     The likelihoods are lifetimes' own, term by term; only the terms that depend on
@@ -478,7 +521,7 @@ def _fitter_classes() -> tuple[type, type]:
     from autograd.scipy.special import gammaln as agammaln
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
-    class _BetaGeoFitter(BetaGeoFitter):  # type: ignore[misc]
+    class _BetaGeoFitter(BetaGeoFitter):
         @staticmethod
         def _negative_log_likelihood(
             log_params: Any,
@@ -513,7 +556,7 @@ def _fitter_classes() -> tuple[type, type]:
             )
             return -ll.sum() / weights.sum() + penalizer_coef * anp.sum(params**2)
 
-    class _GammaGammaFitter(GammaGammaFitter):  # type: ignore[misc]
+    class _GammaGammaFitter(GammaGammaFitter):
         @staticmethod
         def _negative_log_likelihood(
             log_params: Any,
@@ -541,6 +584,24 @@ def _fitter_classes() -> tuple[type, type]:
             return -ll.sum() / weights.sum() + penalizer_coef * anp.sum(params**2)
 
     return _BetaGeoFitter, _GammaGammaFitter
+
+
+def _bgnbd_unusable(
+    params: dict[str, float], x: np.ndarray, tx: np.ndarray, t_: np.ndarray, w: np.ndarray
+) -> str | None:
+    """Reject a fit whose likelihood or predictions on its own data are not finite.
+
+    Optimisers can stop on a boundary (e.g. ``a, b -> inf``, a degenerate Beta) where
+    the parameters are finite but the hypergeometric terms overflow; such a model
+    would only produce NaN later, so the fit is retried instead.
+    """
+    if not math.isfinite(bgnbd_log_likelihood(params, x, tx, t_, w)):
+        return "non-finite log-likelihood"
+    with np.errstate(all="ignore"):
+        check = bgnbd_expected_purchases(params, float(t_.max()) or 1.0, x, tx, t_)
+    if not np.isfinite(check).all():
+        return f"parameters {params} give non-finite expected purchases on the training data"
+    return None
 
 
 def _run_fitter(fitter: Any, *args: Any, **kwargs: Any) -> str | None:
@@ -662,7 +723,8 @@ class LTVModel:
         )
 
     def _check_hyperparameters(self) -> None:
-        days_per_unit(self.time_unit)  # raises on anything but "D" / "W"
+        if self.time_unit not in ("D", "W"):
+            raise LTVModelError(f"time_unit must be 'D' or 'W', got {self.time_unit!r}")
         for name in ("penalizer_coef", "gg_penalizer_coef", "annual_discount_rate"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
@@ -806,9 +868,7 @@ class LTVModel:
             params: dict[str, float] = {}
             if error is None:
                 params = {k: float(fitter.params_[k]) for k in BGNBD_PARAMS}
-                error = _params_ok(params)
-                if error is None and not math.isfinite(bgnbd_log_likelihood(params, x, tx, t_, w)):
-                    error = "non-finite log-likelihood"
+                error = _params_ok(params) or _bgnbd_unusable(params, x, tx, t_, w)
             attempts.append({"penalizer_coef": penalizer, "tol": tol, "error": error})
             if error is None:
                 logger.debug("BG/NBD fit: %s after %d attempt(s)", params, len(attempts))
@@ -944,7 +1004,7 @@ class LTVModel:
         core = out.iloc[:, :5].to_numpy()
         bad = ~np.isfinite(core).all(axis=1)
         if bad.any():  # never hand back NaN silently
-            rows = np.flatnonzero(bad)[:5] + 1
+            rows = [int(i) + 1 for i in np.flatnonzero(bad)[:5]]
             raise LTVModelError(
                 f"non-finite predictions for {int(bad.sum())} customer(s) (rows {list(rows)}); "
                 f"parameters {self.bgnbd_params_}, {self.gamma_gamma_params_}"

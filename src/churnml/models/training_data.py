@@ -48,14 +48,15 @@ class TrainingSet:
     Attributes
     ----------
     X
-        Model features (``CHURN_FEATURES``), one row per (cut-off, customer), with a
-        fresh ``RangeIndex``.
+        Model features (``CHURN_FEATURES``), one row per (cut-off, customer), indexed
+        by ``customer_id`` (repeated across cut-offs; ``ChurnModel.fit`` uses it to
+        hold out customers).
     y
-        Churn label per row (0/1 floats).
+        Churn label per row (0/1 floats), positionally aligned with ``X``.
     cutoff
-        The cut-off of each row.
+        The cut-off of each row (positionally aligned).
     customer_id
-        The customer of each row.
+        The customer of each row (positionally aligned).
     ltv_models
         The LTV model fitted before each cut-off, by cut-off.
     churn_window_days, horizon_days
@@ -170,7 +171,7 @@ def build_training_set(
         )
     parts = [cutoff_rows(tables, c, ltv_cfg, time_cfg.horizon_days, window) for c in cuts]
     parts = [p for p in parts if len(p.inputs)]
-    X = pd.concat([p.inputs[CHURN_FEATURES] for p in parts], ignore_index=True)
+    X = pd.concat([p.inputs[CHURN_FEATURES] for p in parts])
     return TrainingSet(
         X=X,
         y=pd.Series(np.concatenate([p.labels.to_numpy() for p in parts]), name="churned"),

@@ -1,0 +1,1 @@
+"""BentoML entry point (see service.py and bentofile.yaml)."""

@@ -1,0 +1,336 @@
+"""From HTTP requests to the scorer and back, with errors that name the field.
+
+The request models (:mod:`churnml.serving.schemas`) become the same four tables a
+batch job reads from files, and those go through
+:func:`churnml.data.contract.validate_tables` and then the one
+:class:`~churnml.scoring.Scorer`. Nothing here computes a feature or a score.
+
+Errors are :class:`RequestError` with an HTTP status and a list of problems
+located like pydantic's own errors, e.g. ``["customers", 0, "orders", 3,
+"order_date"]``, so a client reads schema errors (400, raised by the framework)
+and data errors (422, raised here) the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from churnml.data.contract import InputTables, validate_tables
+from churnml.errors import ChurnmlError, DataValidationError
+from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+from churnml.serving.schemas import (
+    ActionResponse,
+    ActionResult,
+    BatchCustomer,
+    BatchItem,
+    Customer,
+    ErrorItem,
+    ErrorResponse,
+    ScoreResponse,
+    ScoreResult,
+)
+
+Loc = list[str | int]
+
+#: Where each contract table's rows live in a request, and the field names of its columns.
+_TABLE_FIELD = {"transactions": "orders", "events": "events", "campaigns": "campaigns"}
+
+#: Fields of :class:`ActionResult` taken from a scorer row.
+ACTION_FIELDS: tuple[str, ...] = tuple(ActionResult.model_fields)
+
+
+class RequestError(ChurnmlError):
+    """A client error: HTTP ``status``, a short ``error`` code and located problems."""
+
+    def __init__(self, status: int, error: str, detail: Sequence[ErrorItem] = ()):
+        self.status = status
+        self.error = error
+        self.detail = list(detail)
+        super().__init__(f"{error}: " + "; ".join(f"{_loc_text(d.loc)}: {d.msg}" for d in self.detail))
+
+    def response(self) -> ErrorResponse:
+        return ErrorResponse(error=self.error, detail=self.detail)
+
+    def body(self) -> dict[str, Any]:
+        return self.response().model_dump()
+
+
+def _loc_text(loc: Sequence[str | int]) -> str:
+    return ".".join(map(str, loc)) or "body"
+
+
+# ------------------------------------------------------------------------------ tables
+
+
+@dataclass
+class _Rows:
+    """Row owners of one contract table: (customer position, position in the customer's list)."""
+
+    owners: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class RequestTables:
+    """Validated tables of some customers, and where every table row came from."""
+
+    tables: InputTables
+    positions: list[int]
+
+
+def request_frames(customers: Sequence[Customer]) -> tuple[dict[str, pd.DataFrame | None], dict[str, _Rows]]:
+    """The raw (unvalidated) contract tables of ``customers``, with each row's owner."""
+    tx: dict[str, list[Any]] = {k: [] for k in ("customer_id", "order_date", "amount", "order_id", "channel")}
+    ev: dict[str, list[Any]] = {k: [] for k in ("customer_id", "event_date", "event_type")}
+    ca: dict[str, list[Any]] = {
+        k: [] for k in ("customer_id", "campaign_id", "sent_date", "action", "treated", "converted", "revenue",
+                        "channel")
+    }
+    cu: dict[str, list[Any]] = {
+        k: [] for k in ("customer_id", "signup_date", "consent_email", "consent_sms", "consent_push")
+    }
+    rows = {name: _Rows() for name in ("transactions", "customers", "events", "campaigns")}
+    for i, c in enumerate(customers):
+        cid = c.customer_id
+        for j, o in enumerate(c.orders):
+            tx["customer_id"].append(cid)
+            tx["order_date"].append(o.order_date)
+            tx["amount"].append(o.amount)
+            tx["order_id"].append(o.order_id)
+            tx["channel"].append(o.channel)
+            rows["transactions"].owners.append((i, j))
+        for j, e in enumerate(c.events):
+            ev["customer_id"].append(cid)
+            ev["event_date"].append(e.event_date)
+            ev["event_type"].append(e.event_type)
+            rows["events"].owners.append((i, j))
+        for j, k in enumerate(c.campaigns):
+            for name in ("campaign_id", "sent_date", "action", "treated", "converted", "revenue", "channel"):
+                ca[name].append(getattr(k, name))
+            ca["customer_id"].append(cid)
+            rows["campaigns"].owners.append((i, j))
+        cu["customer_id"].append(cid)
+        cu["signup_date"].append(c.signup_date)
+        cu["consent_email"].append(c.consent_email)
+        cu["consent_sms"].append(c.consent_sms)
+        cu["consent_push"].append(c.consent_push)
+        rows["customers"].owners.append((i, 0))
+
+    transactions = pd.DataFrame(tx)
+    if all(v is None for v in tx["order_id"]):
+        transactions = transactions.drop(columns="order_id")
+    campaigns = pd.DataFrame(ca) if ca["customer_id"] else None
+    if campaigns is not None and all(v is None for v in ca["channel"]):
+        campaigns = campaigns.drop(columns="channel")
+    frames: dict[str, pd.DataFrame | None] = {
+        "transactions": transactions,
+        "customers": pd.DataFrame(cu),
+        "events": pd.DataFrame(ev) if ev["customer_id"] else None,
+        "campaigns": campaigns,
+    }
+    return frames, rows
+
+
+def request_tables(customers: Sequence[Customer], positions: Sequence[int] | None = None) -> InputTables:
+    """Validated :class:`InputTables` of ``customers`` through the data contract.
+
+    Parameters
+    ----------
+    customers
+        Customers whose ids are unique.
+    positions
+        The position of each customer in the request, used in error locations
+        (default 0, 1, ...).
+
+    Raises
+    ------
+    RequestError
+        422 with every contract problem located in the request.
+    """
+    frames, rows = request_frames(customers)
+    try:
+        return validate_tables(frames["transactions"], frames["customers"], frames["events"], frames["campaigns"])
+    except DataValidationError as err:
+        pos = list(positions) if positions is not None else list(range(len(customers)))
+        raise RequestError(422, "invalid_data", _locate(err, rows, pos)) from None
+
+
+def _locate(err: DataValidationError, rows: dict[str, _Rows], positions: list[int]) -> list[ErrorItem]:
+    """Contract problems (table, column, 1-based rows) as request locations."""
+    out: list[ErrorItem] = []
+    for p in err.problems:
+        column = None if p.column == "*" else p.column
+        owners = rows.get(p.table, _Rows()).owners
+        if not p.rows or not owners:
+            out.append(ErrorItem(loc=["customers"] + ([column] if column else []), msg=p.message, type="invalid_data"))
+            continue
+        for r in p.rows:
+            i, j = owners[r - 1]
+            loc: Loc = ["customers", positions[i]]
+            if p.table in _TABLE_FIELD and column != "customer_id":
+                loc += [_TABLE_FIELD[p.table], j]
+            if column:
+                loc.append(column)
+            out.append(ErrorItem(loc=loc, msg=p.message, type="invalid_data"))
+    return out
+
+
+def _duplicates(customers: Sequence[Customer]) -> list[ErrorItem]:
+    seen: dict[str, int] = {}
+    out: list[ErrorItem] = []
+    for i, c in enumerate(customers):
+        if c.customer_id in seen:
+            out.append(ErrorItem(loc=["customers", i, "customer_id"],
+                                 msg=f"duplicate customer_id (also at customers.{seen[c.customer_id]}): "
+                                     "send all of a customer's history in one entry",
+                                 type="duplicate"))
+        else:
+            seen[c.customer_id] = i
+    return out
+
+
+def _no_history(position: int, as_of: dt.date) -> ErrorItem:
+    return ErrorItem(loc=["customers", position, "orders"],
+                     msg=f"no purchase before as_of {as_of.isoformat()}: nothing to score "
+                         "(orders on or after as_of and refunds do not count)",
+                     type="no_purchase_before_as_of")
+
+
+# ------------------------------------------------------------------------------ scoring
+
+
+def score_customers(scorer: Scorer, customers: Sequence[Customer], as_of: dt.date) -> pd.DataFrame:
+    """Scorer output of ``customers`` at ``as_of``, one row per customer in request order.
+
+    Raises
+    ------
+    RequestError
+        422 for duplicate ids, contract problems, or customers without a purchase
+        before ``as_of`` (every such customer is listed).
+    """
+    problems = _duplicates(customers)
+    if problems:
+        raise RequestError(422, "invalid_data", problems)
+    tables = request_tables(customers)
+    out = scorer.score(tables, pd.Timestamp(as_of))
+    ids = [c.customer_id for c in customers]
+    found = out.set_index("customer_id", drop=False).reindex(ids)
+    missing = [i for i, ok in enumerate(found["customer_id"].notna().to_numpy()) if not ok]
+    if missing:
+        raise RequestError(422, "no_history", [_no_history(i, as_of) for i in missing])
+    return found.reset_index(drop=True)
+
+
+def score_response(frame: pd.DataFrame, as_of: dt.date, model_name: str, model_version: str) -> ScoreResponse:
+    return ScoreResponse(model_name=model_name, model_version=model_version, as_of=as_of.isoformat(),
+                         results=score_results(frame))
+
+
+def action_response(frame: pd.DataFrame, as_of: dt.date, model_name: str, model_version: str) -> ActionResponse:
+    results = [ActionResult.model_validate({k: row[k] for k in ACTION_FIELDS}) for row in records(frame)]
+    return ActionResponse(model_name=model_name, model_version=model_version, as_of=as_of.isoformat(),
+                          results=results)
+
+
+def score_results(frame: pd.DataFrame) -> list[ScoreResult]:
+    """Scorer rows as response models (reasons parsed from JSON, NaN as null)."""
+    return [ScoreResult.model_validate(row) for row in records(frame)]
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Plain-Python rows of a scorer output: NaN -> None, ``churn_reasons`` parsed."""
+    out = []
+    for row in frame[list(OUTPUT_COLUMNS)].to_dict(orient="records"):
+        clean = {k: _plain(v) for k, v in row.items()}
+        reasons = clean.get("churn_reasons")
+        clean["churn_reasons"] = json.loads(reasons) if isinstance(reasons, str) else (reasons or [])
+        out.append(clean)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+def score_batch(scorer: Scorer, items: Sequence[BatchCustomer], today: dt.date) -> list[BatchItem]:
+    """Score the customers of a (server-side merged) batch; one item per customer, in order.
+
+    A batch mixes customers of several requests, so one customer's bad data must
+    not fail the others: customers that cannot be scored get an ``error`` (located
+    relative to the customer) and the rest are scored. Customers are grouped by
+    cut-off, and a customer id sent twice is scored twice, each time with only the
+    history sent with it (never merged with another request's history).
+    """
+    results: list[BatchItem | None] = [None] * len(items)
+    groups: dict[dt.date, list[int]] = defaultdict(list)
+    for k, item in enumerate(items):
+        groups[item.as_of or today].append(k)
+    for as_of, members in groups.items():
+        for layer in _unique_layers(items, members):
+            _score_partition(scorer, items, layer, as_of, results)
+    missing = [k for k, r in enumerate(results) if r is None]
+    if missing:  # every member of every layer is scored or gets an error
+        raise AssertionError(f"{len(missing)} batch items were neither scored nor rejected")
+    return [r for r in results if r is not None]
+
+
+def _unique_layers(items: Sequence[BatchCustomer], members: Iterable[int]) -> list[list[int]]:
+    """Split ``members`` into lists in which every customer id occurs once."""
+    layers: list[list[int]] = []
+    count: dict[str, int] = defaultdict(int)
+    for k in members:
+        n = count[items[k].customer_id]
+        count[items[k].customer_id] += 1
+        if n == len(layers):
+            layers.append([])
+        layers[n].append(k)
+    return layers
+
+
+def _score_partition(
+    scorer: Scorer, items: Sequence[BatchCustomer], members: list[int], as_of: dt.date,
+    results: list[BatchItem | None],
+) -> None:
+    """Score ``members``; on a contract error, bisect to find the customers at fault."""
+    chosen = [items[k] for k in members]
+    try:
+        tables = request_tables(chosen)
+    except RequestError as err:
+        if len(members) == 1:
+            k = members[0]
+            results[k] = BatchItem(customer_id=items[k].customer_id,
+                                   error=ErrorResponse(error=err.error, detail=[_relative(d) for d in err.detail]))
+            return
+        half = len(members) // 2
+        _score_partition(scorer, items, members[:half], as_of, results)
+        _score_partition(scorer, items, members[half:], as_of, results)
+        return
+    out = scorer.score(tables, pd.Timestamp(as_of))
+    rows = dict(zip(out["customer_id"].tolist(), score_results(out), strict=True))
+    for k in members:
+        cid = items[k].customer_id
+        if cid in rows:
+            results[k] = BatchItem(customer_id=cid, result=rows[cid])
+        else:
+            results[k] = BatchItem(customer_id=cid,
+                                   error=ErrorResponse(error="no_history", detail=[_relative(_no_history(0, as_of))]))
+
+
+def _relative(item: ErrorItem) -> ErrorItem:
+    """A location inside ``customers[i]`` made relative to that customer."""
+    loc = item.loc[2:] if len(item.loc) >= 2 and item.loc[0] == "customers" else item.loc
+    return ErrorItem(loc=list(loc), msg=item.msg, type=item.type)

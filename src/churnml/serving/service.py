@@ -1,0 +1,324 @@
+"""The BentoML service: real-time scores and next-best-actions for the CRM.
+
+Endpoints (JSON; schemas and examples at ``/docs.json`` and on the index page ``/``):
+
+=====================  ======  =========================================================
+``/score``             POST    one or many customers -> every output field, reason codes
+``/next_best_action``  POST    the same input -> action, channel, value, control flag
+``/score_batch``       POST    bulk scoring with adaptive batching; per-customer errors
+``/customers/{id}``    GET     the latest batch-scored row (``churnml score --publish``)
+``/model``             GET     name, version, training dates, parameters and metrics
+``/healthz`` ...       GET     BentoML's ``/livez``, ``/readyz``, ``/metrics`` stay on
+=====================  ======  =========================================================
+
+Configuration (environment variables, read when a worker starts):
+
+- ``CHURNML_MODEL_URI``: the model, default ``models:/churnml@champion``; any
+  ``models:/name@alias``, ``models:/name/N`` or run URI. MLflow's location comes
+  from ``MLFLOW_TRACKING_URI`` or the embedded store in ``$CHURNML_HOME``.
+- ``CHURNML_API_KEY``: when set, every endpoint except the health, readiness,
+  metrics and documentation routes needs ``X-API-Key: <key>`` (or
+  ``Authorization: Bearer <key>``); compared in constant time; 401 otherwise.
+- ``CHURNML_MAX_REQUEST_BYTES``: largest accepted body (default 32 MiB; 413 beyond).
+- ``CHURNML_WORKERS``: worker processes (default 1; each loads the model once).
+- ``CHURNML_SCORES_URL``: SQLAlchemy URL of the published score table (default
+  SQLite ``$CHURNML_HOME/scores.db``), read by :mod:`churnml.scoring.publish`.
+
+The model is loaded once per worker in ``__init__``. If it cannot be loaded the
+worker stays up, ``/readyz`` answers 503 with the reason, the scoring endpoints
+answer 503 with the same reason, and nothing crash-loops; the lookup endpoint,
+which does not need the model, keeps working.
+
+Logs carry customer ids at most: request bodies and validation inputs are never
+logged (the request models hide input values from error messages).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import logging
+import os
+from typing import Annotated, Any
+
+import bentoml
+from fastapi import FastAPI
+from fastapi import Path as PathParam
+from pydantic import Field
+from starlette.responses import JSONResponse, Response
+
+from churnml.serving.middleware import RequestGuard
+from churnml.serving.schemas import (
+    EXAMPLE_REQUEST,
+    MAX_BATCH_CUSTOMERS,
+    MAX_ID_LENGTH,
+    ActionResponse,
+    BatchCustomer,
+    BatchItem,
+    ErrorResponse,
+    ModelInfo,
+    PublishedScore,
+    ScoreRequest,
+    ScoreResponse,
+)
+
+with bentoml.importing():
+    from churnml.errors import ChurnmlError
+    from churnml.scoring.bundle import ModelBundle
+    from churnml.scoring.scorer import Scorer
+    from churnml.serving.requests import (
+        RequestError,
+        action_response,
+        score_batch,
+        score_customers,
+        score_response,
+    )
+
+logger = logging.getLogger("churnml.serving")
+
+DEFAULT_MODEL_URI = "models:/churnml@champion"
+#: Customers per model call of ``score_batch`` (larger requests are split by BentoML).
+BATCH_MAX_SIZE = 1_000
+#: Longest a batched request may wait for and run its batch (largest batch ~ seconds).
+BATCH_MAX_LATENCY_MS = 30_000
+
+lookups = FastAPI(title="churnml lookups", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def _workers() -> int:
+    try:
+        return max(1, int(os.environ.get("CHURNML_WORKERS", "1")))
+    except ValueError:
+        return 1
+
+
+def _error(status: int, error: str, msg: str, loc: list[str | int] | None = None, kind: str | None = None) -> JSONResponse:
+    body = ErrorResponse.model_validate({"error": error, "detail": [{"loc": loc or [], "msg": msg, "type": kind or error}]})
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+@bentoml.service(
+    name="churnml",
+    workers=_workers(),
+    traffic={"timeout": 60},
+)
+@bentoml.asgi_app(lookups, path="/")
+class ChurnService:
+    """churnml scoring service: churn risk, CLV and next-best-action for CRM systems.
+
+    Send customers with their order history (and optionally events, consent flags
+    and past campaign contacts) to ``/score`` or ``/next_best_action``. Schema errors
+    answer 400 and data errors 422, both as ``{"error": ..., "detail": [{"loc": [...],
+    "msg": ..., "type": ...}]}`` where ``loc`` is the path of the offending field.
+    """
+
+    def __init__(self) -> None:
+        self.model_uri = os.environ.get("CHURNML_MODEL_URI", DEFAULT_MODEL_URI)
+        self.bundle: ModelBundle | None = None
+        self.scorer: Scorer | None = None
+        self.load_error: str | None = None
+        _quiet_validation_logs()
+        try:
+            from churnml.tracking.pyfunc import load_bundle
+            from churnml.tracking.store import configure_mlflow
+
+            configure_mlflow()
+            bundle = load_bundle(self.model_uri)
+            _tune_for_serving(bundle)
+            self.scorer = Scorer(bundle)
+            self.bundle = bundle
+            logger.info("loaded %s version %s from %s", bundle.model_name, bundle.model_version, self.model_uri)
+            self._warm_up()
+        except ChurnmlError as err:
+            self.load_error = f"no model loaded from {self.model_uri}: {err}"
+        except Exception as err:  # a broken store or artifact must not crash-loop the worker
+            self.load_error = f"no model loaded from {self.model_uri}: {type(err).__name__}: {str(err)[:300]}"
+        if self.load_error:
+            logger.error("%s; /readyz answers 503 until the service is restarted with a model", self.load_error)
+        # Objects alive now (modules, model) never need collecting: keep them out of
+        # the full collections that otherwise cause latency spikes.
+        gc.collect()
+        gc.freeze()
+
+    def _warm_up(self) -> None:
+        """Score the documented example once, so the first real request is not the slow one."""
+        try:
+            request = ScoreRequest.model_validate(EXAMPLE_REQUEST)
+            assert self.scorer is not None and request.as_of is not None
+            score_customers(self.scorer, request.customers, request.as_of)
+        except Exception as err:  # warm-up is an optimisation, never a reason to fail
+            logger.warning("warm-up request failed: %s", type(err).__name__)
+
+    def __is_ready__(self) -> bool:
+        """Ready once a model is loaded; the reason otherwise is in ``/readyz`` and the log."""
+        return self.scorer is not None
+
+    # ------------------------------------------------------------------- scoring
+
+    def _unavailable(self) -> Response | None:
+        if self.scorer is None:
+            return _error(503, "model_not_loaded", self.load_error or "no model loaded")
+        return None
+
+    @bentoml.api(route="/score", output_spec=ScoreResponse)
+    def score(self, request: ScoreRequest, /) -> ScoreResponse | Response:
+        """Score one or many customers: LTV, churn probability with reason codes, segment,
+        value tier, next best action, and the model's name and version.
+
+        ``as_of`` is the exclusive cut-off (default: today). Every customer needs a
+        purchase before it (422 naming ``customers.<i>.orders`` otherwise).
+        """
+        if (unavailable := self._unavailable()) is not None:
+            return unavailable
+        assert self.scorer is not None and self.bundle is not None
+        as_of = request.as_of or dt.date.today()
+        try:
+            frame = score_customers(self.scorer, request.customers, as_of)
+        except RequestError as err:
+            logger.info("score: %d %s (%d customers)", err.status, err.error, len(request.customers))
+            return JSONResponse(err.body(), status_code=err.status)
+        return score_response(frame, as_of, self.bundle.model_name, self.bundle.model_version)
+
+    @bentoml.api(route="/next_best_action", output_spec=ActionResponse)
+    def next_best_action(self, request: ScoreRequest, /) -> ActionResponse | Response:
+        """The next best action of each customer: action, channel, expected incremental
+        value, control-group flag and reason, with every guardrail applied (consent,
+        recent purchase, cool-down and contact caps from ``campaigns``).
+        """
+        if (unavailable := self._unavailable()) is not None:
+            return unavailable
+        assert self.scorer is not None and self.bundle is not None
+        as_of = request.as_of or dt.date.today()
+        try:
+            frame = score_customers(self.scorer, request.customers, as_of)
+        except RequestError as err:
+            logger.info("next_best_action: %d %s (%d customers)", err.status, err.error, len(request.customers))
+            return JSONResponse(err.body(), status_code=err.status)
+        return action_response(frame, as_of, self.bundle.model_name, self.bundle.model_version)
+
+    @bentoml.api(route="/score_batch", batchable=True, max_batch_size=BATCH_MAX_SIZE,
+                 max_latency_ms=BATCH_MAX_LATENCY_MS)
+    def score_batch(
+        self,
+        customers: Annotated[list[BatchCustomer], Field(min_length=1, max_length=MAX_BATCH_CUSTOMERS)],
+    ) -> list[BatchItem]:
+        """Bulk scoring: concurrent calls are merged into larger model calls (adaptive batching).
+
+        Each customer carries its own optional ``as_of``. One item per customer comes
+        back, in order, with either ``result`` or ``error`` (locations relative to
+        the customer): a customer without a purchase before its ``as_of`` does not
+        fail the other customers of the batch. Schema errors still answer 400.
+        """
+        if self.scorer is None:
+            error = ErrorResponse.model_validate(
+                {"error": "model_not_loaded", "detail": [{"loc": [], "msg": self.load_error or "no model loaded",
+                                                          "type": "model_not_loaded"}]})
+            return [BatchItem(customer_id=c.customer_id, error=error) for c in customers]
+        return score_batch(self.scorer, customers, dt.date.today())
+
+    # ------------------------------------------------------------------- lookups
+
+    @lookups.get(
+        "/model", response_model=ModelInfo, tags=["Service APIs"],
+        responses={503: {"model": ErrorResponse, "description": "No model loaded"}},
+    )
+    def model(self) -> Any:
+        """The loaded model: name, version, training dates, parameters and metrics."""
+        if self.bundle is None:
+            return _error(503, "model_not_loaded", self.load_error or "no model loaded")
+        return ModelInfo.model_validate({**_finite(self.bundle.describe()), "model_uri": self.model_uri})
+
+    @lookups.get(
+        "/customers/{customer_id}", response_model=PublishedScore, tags=["Service APIs"],
+        responses={404: {"model": ErrorResponse, "description": "No published score for this customer"},
+                   503: {"model": ErrorResponse, "description": "Score table unavailable"}},
+    )
+    def customer(
+        self, customer_id: Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH)]
+    ) -> Any:
+        """The latest batch-scored row of a customer, from the table ``churnml score --publish`` writes."""
+        try:
+            from churnml.scoring.publish import latest_score
+
+            row = latest_score(customer_id.strip())
+        except ImportError:
+            return _error(503, "scores_unavailable", "this churnml build cannot read published scores")
+        except ChurnmlError as err:
+            return _error(503, "scores_unavailable", str(err))
+        except Exception as err:  # a database that is down is not the client's fault, nor a bug here
+            logger.warning("score table lookup failed: %s", type(err).__name__)
+            return _error(503, "scores_unavailable", f"the score table cannot be read ({type(err).__name__})")
+        if row is None:
+            return _error(404, "not_found", "no published score for this customer", ["path", "customer_id"])
+        return PublishedScore.model_validate(_published(row))
+
+
+ChurnService.add_asgi_middleware(RequestGuard)
+
+
+def _tune_for_serving(bundle: ModelBundle) -> None:
+    """One LightGBM thread per worker: parallelism comes from workers, and OpenMP start-up
+    costs ~20 ms per single-row call on a small machine. Predictions do not change."""
+    for part in (bundle.churn, bundle.uplift):
+        if hasattr(part, "n_jobs"):
+            part.n_jobs = 1
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (undefined metrics) as null, recursively."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    return value
+
+
+def _published(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as the response model expects it (reasons parsed, dates as text)."""
+    import json
+
+    out = {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in _finite(dict(row)).items()}
+    if isinstance(out.get("churn_reasons"), str):
+        try:
+            out["churn_reasons"] = json.loads(out["churn_reasons"])
+        except ValueError:
+            out["churn_reasons"] = None
+    if "customer_id" in out:
+        out["customer_id"] = str(out["customer_id"])
+    if out.get("model_version") is not None:
+        out["model_version"] = str(out["model_version"])
+    return out
+
+
+class _HideInputs(logging.Filter):
+    """Turn BentoML's "exception on /score" tracebacks for client errors into one line.
+
+    A pydantic error's traceback can quote request values; a client error is not a
+    server fault worth a traceback. Real server errors keep theirs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pydantic import ValidationError
+
+        from bentoml.exceptions import BentoMLException
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):
+            locs = ", ".join(".".join(map(str, e["loc"])) or "body" for e in exc.errors()[:5])
+            record.msg = f"{record.getMessage()}: {exc.error_count()} validation error(s) at {locs}"
+        elif isinstance(exc, BentoMLException) and exc.error_code.value < 500:
+            record.msg = f"{record.getMessage()}: {exc.error_code.value} {type(exc).__name__}"
+        else:
+            return True
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def _quiet_validation_logs() -> None:
+    log = logging.getLogger("bentoml._internal.server.http_app")
+    if not any(isinstance(f, _HideInputs) for f in log.filters):
+        log.addFilter(_HideInputs())
