@@ -1,6 +1,7 @@
 """Benchmark of :func:`churnml.datasets.simulate`: wall time, table sizes and peak memory.
 
-Run ``python benchmarks/bench_simulate.py [--customers N] [--seed S] [--write DIR]``.
+Run ``python benchmarks/bench_simulate.py [--customers N] [--seed S] [--write DIR
+[--format csv|parquet]]``.
 The target is one million customers in under a minute on a 2-core machine; the figures
 printed here go into ``docs/benchmarks.md``.
 """
@@ -28,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write", type=Path, default=None, help="also time writing the CSVs here")
+    parser.add_argument(
+        "--write", type=Path, default=None, help="also time writing the tables here"
+    )
+    parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     args = parser.parse_args(argv)
 
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
@@ -49,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"alive_at_as_of share       {truth['alive_at_as_of'].mean():.3f}")
     if args.write is not None:
         t1 = time.perf_counter()
-        data.write(args.write)
-        print(f"write seconds    {time.perf_counter() - t1:>12.1f}")
+        data.write(args.write, fmt=args.format)
+        print(f"write {args.format:<7} seconds {time.perf_counter() - t1:>8.1f}")
     print(f"peak RSS MB      {_peak_rss_mb():>12,.0f}")
     return 0
 

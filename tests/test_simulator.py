@@ -445,6 +445,16 @@ def test_write_and_read_back(tmp_path: Path) -> None:
     assert again["transactions"].read_text() == paths["transactions"].read_text()
 
 
+def test_write_parquet_keeps_types(tmp_path: Path) -> None:
+    data = simulate(500, seed=2)
+    paths = data.write(tmp_path, fmt="parquet")
+    assert paths["events"].suffix == ".parquet"
+    for name in ("transactions", "customers", "events", "campaigns", "truth"):
+        pd.testing.assert_frame_equal(pd.read_parquet(paths[name]), getattr(data, name))
+    with pytest.raises(ValueError, match="fmt"):
+        data.write(tmp_path, fmt="xlsx")  # type: ignore[arg-type]
+
+
 def test_history_drops_everything_from_the_cut_off(sim: SimulatedData) -> None:
     past = sim.history()
     assert past.transactions["order_date"].max() < sim.as_of

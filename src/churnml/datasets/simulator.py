@@ -40,7 +40,8 @@ BG/NBD and Fader & Hardie (2013) for Gamma-Gamma.
    gets one of the actions their consents allow, and ``control_share`` (20 %) are held
    out (``treated=False``, ``action`` = what they would have got). A treated customer
    responds with probability ``rho_i(action)`` by making one extra order within the
-   30-day window; controls only make their natural purchases.
+   30-day window (online after e-mail or SMS, in the app after a push; 15 % smaller
+   after a discount); controls only make their natural purchases.
 
 With ``behaviour_signal=True`` (the default) the behaviour that real shops see is
 switched on, so that features beyond RFM carry signal:
@@ -122,7 +123,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -293,17 +294,25 @@ class SimulatedData:
             campaigns=self.campaigns[self.campaigns["sent_date"] + window <= cut],
         )
 
-    def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write the five tables as CSV and the parameters as ``params.json``.
+    def write(self, out_dir: str | Path, fmt: Literal["csv", "parquet"] = "csv") -> dict[str, Path]:
+        """Write the five tables and the parameters (``params.json``) to ``out_dir``.
 
+        CSV is what ``churnml simulate`` promises; Parquet (row groups of 100k rows, so
+        that Spark gets several partitions) is ten times faster for a million customers.
         Returns the written paths by table name (``"params"`` for the JSON file).
         """
+        if fmt not in ("csv", "parquet"):
+            raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths: dict[str, Path] = {}
         for name in ("transactions", "customers", "events", "campaigns", "truth"):
-            path = out / f"{name}.csv"
-            getattr(self, name).to_csv(path, index=False)
+            frame: pd.DataFrame = getattr(self, name)
+            path = out / f"{name}.{fmt}"
+            if fmt == "csv":
+                frame.to_csv(path, index=False)
+            else:
+                frame.to_parquet(path, index=False, row_group_size=100_000)
             paths[name] = path
         path = out / "params.json"
         path.write_text(json.dumps(self.params, indent=2, sort_keys=True) + "\n")

@@ -117,7 +117,7 @@ class ChurnService:
         self.bundle: ModelBundle | None = None
         self.scorer: Scorer | None = None
         self.load_error: str | None = None
-        _quiet_validation_logs()
+        _configure_logging()
         try:
             from churnml.tracking.pyfunc import load_bundle
             from churnml.tracking.store import configure_mlflow
@@ -313,12 +313,17 @@ class _HideInputs(logging.Filter):
         else:
             return True
         record.args = ()
+        record.levelno, record.levelname = logging.WARNING, "WARNING"  # the client's fault, not ours
         record.exc_info = None
         record.exc_text = None
         return True
 
 
-def _quiet_validation_logs() -> None:
+def _configure_logging() -> None:
+    """churnml's INFO messages in the server log; client errors as one line without inputs."""
+    churnml_log = logging.getLogger("churnml")
+    if churnml_log.level == logging.NOTSET:
+        churnml_log.setLevel(logging.INFO)
     log = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, _HideInputs) for f in log.filters):
         log.addFilter(_HideInputs())

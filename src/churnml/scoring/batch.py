@@ -1,0 +1,1003 @@
+"""Batch scoring on one machine, in bounded memory: the pandas engine of ``churnml score``.
+
+:func:`score_files` scores every customer of CSV or Parquet inputs of any size
+with the one :class:`~churnml.scoring.scorer.Scorer`, holding only a slice of
+the customers in memory at a time:
+
+pass 1 (validate and spill)
+    Each input is streamed in record batches with pyarrow. Every batch goes
+    through the contract's own validators (:mod:`churnml.data.contract`), and
+    their problems are re-numbered to global, 1-based data rows, so a file with
+    errors gets one :class:`~churnml.errors.DataValidationError` that lists
+    every problem of every table, as :func:`churnml.data.load_tables` would. The
+    validated rows are spilled to ``N`` bucket files (Arrow IPC, lz4) by a
+    stable hash of ``customer_id``, so all rows of a customer, from every table,
+    land in the same bucket. The rules that span rows are then completed: a
+    duplicated customer is found in its bucket (with its global row number).
+    Nothing is written to the destination before this pass has succeeded.
+pass 2 (score)
+    One bucket of every table at a time is loaded, rows of one order that
+    straddled two input batches are merged as the validator merges them, and
+    :meth:`Scorer.score` scores the bucket; its rows are appended to the output.
+
+``N`` grows with the input (about ``chunk_customers`` customers per bucket,
+estimated from the customers table or from the first batch of transactions), so
+peak memory stays flat when the input grows. The output is written to an
+anonymous temporary file in the destination folder (``O_TMPFILE`` on Linux;
+a hidden ``.partial`` file elsewhere) and linked into place only when complete:
+a failed or killed run leaves the previous output or none, never half a file,
+and a kill leaves no stray partial output behind. Spill folders of killed runs
+are removed by the next run.
+
+Customers without a purchase before ``as_of`` get no row (there is nothing to
+score); :class:`BatchSummary` counts them. The order of output rows follows the
+buckets, not ``customer_id``.
+
+Policy budgets (``policy.budget`` / ``policy.max_contacts``) are allocated over
+the whole population at once, which bucket-wise scoring cannot do: such a
+bundle is refused with a readable error rather than silently given a budget per
+bucket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
+
+from churnml.data.contract import (
+    CONSENT_COLUMNS,
+    InputTables,
+    validate_campaigns,
+    validate_customers,
+    validate_events,
+    validate_transactions,
+)
+from churnml.data.io import atomic_path, table_format
+from churnml.errors import ChurnmlError, DataValidationError, Problem
+from churnml.scoring.bundle import ModelBundle
+from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+#: Input tables in the order they are read and reported.
+TABLES: tuple[str, ...] = ("transactions", "customers", "events", "campaigns")
+
+#: Default number of customers per bucket (one bucket is scored at a time).
+DEFAULT_CHUNK_CUSTOMERS = 50_000
+#: Default number of input rows per record batch of pass 1.
+DEFAULT_BATCH_ROWS = 500_000
+#: At most this many buckets (open spill files per table); beyond it buckets grow.
+MAX_BUCKETS = 1024
+
+_MAX_EXAMPLES = 5
+_EMPTY_TABLE = "the table is empty"
+
+#: Columns read as text, never as numbers or dates (as :func:`churnml.data.read_table` does).
+TEXT_COLUMNS: frozenset[str] = frozenset(
+    (
+        "customer_id",
+        "order_id",
+        "campaign_id",
+        "action",
+        "channel",
+        "event_type",
+        "order_date",
+        "signup_date",
+        "event_date",
+        "sent_date",
+    )
+)
+#: Strings pyarrow's CSV reader takes for null in an inferred numeric column.
+_NULL_STRINGS = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
+)
+
+_TS = pa.timestamp("ns")
+#: Columns of each validated table that scoring uses, with their spill types. Free
+#: attribute columns of the customers table are not read by any model and are dropped.
+SPILL_TYPES: dict[str, dict[str, pa.DataType]] = {
+    "transactions": {
+        "customer_id": pa.string(),
+        "order_date": _TS,
+        "amount": pa.float64(),
+        "channel": pa.string(),
+        "order_id": pa.string(),
+    },
+    "customers": {
+        "customer_id": pa.string(),
+        "signup_date": _TS,
+        **{c: pa.bool_() for c in CONSENT_COLUMNS},
+    },
+    "events": {"customer_id": pa.string(), "event_date": _TS, "event_type": pa.string()},
+    "campaigns": {
+        "customer_id": pa.string(),
+        "campaign_id": pa.string(),
+        "sent_date": _TS,
+        "action": pa.string(),
+        "treated": pa.bool_(),
+        "converted": pa.bool_(),
+        "revenue": pa.float64(),
+        "channel": pa.string(),
+        "segment": pa.string(),
+    },
+}
+_ROW = "_row"  # global 1-based row number, kept for the customers table's duplicate check
+
+_STRING_OUTPUTS = frozenset(
+    (
+        "customer_id",
+        "as_of",
+        "churn_reasons",
+        "segment",
+        "value_tier",
+        "next_best_action",
+        "action_channel",
+        "action_reason",
+        "uplift_source",
+        "model_name",
+        "model_version",
+    )
+)
+#: Arrow schema of the batch output (the columns of :data:`OUTPUT_COLUMNS`).
+OUTPUT_SCHEMA = pa.schema(
+    [
+        pa.field(
+            c,
+            pa.string()
+            if c in _STRING_OUTPUTS
+            else pa.bool_()
+            if c == "control_group"
+            else pa.float64(),
+        )
+        for c in OUTPUT_COLUMNS
+    ]
+)
+
+Validator = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def validator_for(table: str, strict_events: bool = False) -> Validator:
+    """The contract validator of ``table``."""
+    if table == "events":
+        return lambda frame: validate_events(frame, strict=strict_events)
+    return {
+        "transactions": validate_transactions,
+        "customers": validate_customers,
+        "campaigns": validate_campaigns,
+    }[table]
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch scoring run did.
+
+    Attributes
+    ----------
+    output
+        The written file (pandas engine) or folder (Spark engine).
+    customers
+        Rows written: one per customer with a purchase before ``as_of``.
+    unscored
+        Customers with transactions but no purchase before ``as_of`` (no row).
+    input_rows
+        Data rows read per input table.
+    buckets
+        Number of customer buckets scored one at a time.
+    seconds
+        Wall time of the whole run.
+    """
+
+    output: Path
+    engine: str
+    as_of: str
+    model_name: str
+    model_version: str
+    customers: int
+    unscored: int
+    input_rows: dict[str, int] = field(default_factory=dict)
+    buckets: int = 1
+    seconds: float = 0.0
+
+    @property
+    def customers_per_second(self) -> float:
+        return self.customers / self.seconds if self.seconds > 0 else float("nan")
+
+
+# ------------------------------------------------------------------------------ problems
+class ProblemLog:
+    """Problems of many batches merged into one report with global row numbers.
+
+    Problems with the same table, column and message are added up; the example
+    rows are the smallest row numbers over all batches.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def add(self, problem: Problem, rows: Iterable[int] | None = None) -> None:
+        """Add one problem; ``rows`` replaces its (batch-local) example rows."""
+        key = (problem.table, problem.column, problem.message)
+        examples = sorted(int(r) for r in (problem.rows if rows is None else rows))
+        if key not in self._items:
+            self._items[key] = (problem.count, examples[:_MAX_EXAMPLES])
+            return
+        count, old = self._items[key]
+        if not problem.rows and not old:  # a table-level problem: report it once
+            return
+        self._items[key] = (count + problem.count, sorted({*old, *examples})[:_MAX_EXAMPLES])
+
+    def add_shifted(self, problems: Iterable[Problem], offset: int) -> None:
+        """Add problems found in a batch whose first data row is global row ``offset + 1``."""
+        for p in problems:
+            self.add(p, [r + offset for r in p.rows])
+
+    def problems(self) -> list[Problem]:
+        order = {t: i for i, t in enumerate(TABLES)}
+        out = [Problem(t, c, m, n, tuple(rows)) for (t, c, m), (n, rows) in self._items.items()]
+        return sorted(out, key=lambda p: order.get(p.table, len(order)))
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            raise DataValidationError(self.problems())
+
+
+def schema_problems(table: str, columns: list[str], strict_events: bool = False) -> list[Problem]:
+    """The contract's column problems of a table with ``columns`` (emptiness aside)."""
+    empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    try:
+        validator_for(table, strict_events)(empty)
+    except DataValidationError as err:
+        return [p for p in err.problems if p.message != _EMPTY_TABLE]
+    return []
+
+
+# ------------------------------------------------------------------------------ reading
+def parse_csv_numbers(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A text column as float64 when every value is a number or a null marker, else unchanged.
+
+    This is what pyarrow's CSV type inference does for non-text columns (numbers
+    parsed exactly, ``""``/``NA``/``null``/... as null), applied to each batch or
+    group, so that a bad value in a later block gives a readable validation
+    problem instead of a reader crash, and both engines parse numbers alike.
+    """
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        return array
+    nulls = pc.is_in(array, value_set=pa.array(_NULL_STRINGS))
+    cleaned = pc.if_else(nulls, pa.scalar(None, array.type), array)
+    try:
+        return pc.cast(cleaned, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return array
+
+
+def _parse_csv_table(table: pa.Table) -> pa.Table:
+    for i, name in enumerate(table.column_names):
+        if name not in TEXT_COLUMNS:
+            table = table.set_column(i, name, parse_csv_numbers(table.column(i)))
+    return table
+
+
+def parse_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`parse_csv_numbers` on every non-text column of a frame of CSV text."""
+    out = frame.copy()
+    for name in out.columns:
+        if name in TEXT_COLUMNS or out[name].dtype != object:
+            continue
+        try:
+            arr = pa.array(out[name].to_numpy(), type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+        parsed = parse_csv_numbers(arr)
+        if parsed is not arr:
+            out[name] = parsed.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _reader_problem(table: str, path: Path, err: BaseException) -> Problem:
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    return Problem(table, "*", f"cannot read {path.name}: {first}", 1)
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """One input table on disk: a CSV file (optionally compressed) or Parquet file(s)."""
+
+    table: str
+    path: Path
+    fmt: str
+    files: tuple[Path, ...]
+
+    @classmethod
+    def open(cls, table: str, path: PathLike) -> InputSource:
+        """Check that the input exists and has a supported format, or raise a problem."""
+        p = Path(path)
+        if not p.exists():
+            raise DataValidationError([Problem(table, "*", f"file not found: {p}", 1)])
+        try:
+            fmt = table_format(p)
+        except DataValidationError:
+            raise DataValidationError(
+                [
+                    Problem(
+                        table, "*", f"unsupported file type of {p.name} (use .csv or .parquet)", 1
+                    )
+                ]
+            ) from None
+        if fmt == "parquet" and p.is_dir():
+            files = tuple(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file()
+                    and not f.name.startswith((".", "_"))
+                    and f.suffix in (".parquet", ".pq")
+                )
+            )
+            if not files:
+                raise DataValidationError(
+                    [Problem(table, "*", f"no Parquet files in folder {p}", 1)]
+                )
+        else:
+            files = (p,)
+        if fmt == "csv" and p.stat().st_size == 0:
+            raise DataValidationError([Problem(table, "*", f"{p.name} is empty", 1)])
+        return cls(table, p, fmt, files)
+
+    def columns(self) -> list[str]:
+        try:
+            if self.fmt == "parquet":
+                return [
+                    c
+                    for c in pq.read_schema(self.files[0]).names
+                    if not c.startswith("__index_level_")
+                ]
+            with self._csv_reader(column_types=None, block_size=1 << 20) as reader:
+                return list(reader.schema.names)
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as err:
+            raise DataValidationError([_reader_problem(self.table, self.path, err)]) from None
+
+    def count_rows(self) -> int:
+        """Data rows (exact for Parquet; lines minus the header for CSV)."""
+        if self.fmt == "parquet":
+            return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+        lines, last = 0, b"\n"
+        with pa.input_stream(str(self.path), compression="detect") as stream:
+            while chunk := stream.read(1 << 24):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+        if last != b"\n":
+            lines += 1
+        return max(lines - 1, 0)
+
+    @contextlib.contextmanager
+    def _csv_reader(
+        self, column_types: Mapping[str, pa.DataType] | None, block_size: int
+    ) -> Iterator[Any]:
+        stream = pa.input_stream(str(self.path), compression="detect")
+        try:
+            reader = pv.open_csv(
+                stream,
+                read_options=pv.ReadOptions(block_size=block_size),
+                convert_options=pv.ConvertOptions(column_types=column_types or {}),
+            )
+            yield reader
+        finally:
+            stream.close()
+
+    def batches(self, batch_rows: int) -> Iterator[pd.DataFrame]:
+        """The table in record batches of about ``batch_rows`` rows, as pandas frames.
+
+        CSV columns are read as text; non-text columns are then parsed as numbers
+        by :func:`parse_csv_numbers`. Reader failures raise a DataValidationError.
+        """
+        try:
+            if self.fmt == "parquet":
+                for f in self.files:
+                    for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
+                        frame = pa.Table.from_batches([batch]).to_pandas()
+                        yield frame.reset_index(drop=True)
+                return
+            names = self.columns()
+            block = int(min(max(batch_rows * 64, 1 << 20), 1 << 30))
+            with self._csv_reader({c: pa.string() for c in names}, block) as reader:
+                for batch in reader:
+                    if batch.num_rows:
+                        yield _parse_csv_table(pa.Table.from_batches([batch])).to_pandas()
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as err:
+            raise DataValidationError([_reader_problem(self.table, self.path, err)]) from None
+
+
+# ------------------------------------------------------------------------------ buckets
+def bucket_of(customer_ids: np.ndarray | pd.Series, n_buckets: int) -> np.ndarray:
+    """Bucket number in ``[0, n_buckets)`` per customer id: a stable 64-bit hash.
+
+    ``pandas.util.hash_array`` (SipHash with a fixed key) gives the same bucket
+    in every process and run; ids are compared as strings.
+    """
+    ids = np.asarray(customer_ids, dtype=object)
+    if n_buckets <= 1:
+        return np.zeros(len(ids), dtype=np.int64)
+    return (pd.util.hash_array(ids, categorize=False) % np.uint64(n_buckets)).astype(np.int64)
+
+
+def _to_arrow(frame: pd.DataFrame, table: str) -> pa.Table:
+    """The scoring columns of a validated frame with fixed spill types."""
+    types = dict(SPILL_TYPES[table])
+    if table == "customers":
+        types[_ROW] = pa.int64()
+    arrays, names = [], []
+    for name, typ in types.items():
+        if name not in frame.columns:
+            continue
+        values = frame[name].to_numpy()
+        try:
+            arrays.append(pa.array(values, type=typ, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. numbers in a free text column
+            text = pd.Series(values, dtype=object)
+            text = text.where(text.isna(), text.astype(str))
+            arrays.append(pa.array(text.to_numpy(), type=typ, from_pandas=True))
+        names.append(name)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+class SpillStore:
+    """Validated rows spilled to one Arrow IPC file per table and bucket."""
+
+    def __init__(self, root: Path, n_buckets: int):
+        self.root = root
+        self.n_buckets = n_buckets
+        self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        self._schemas: dict[str, pa.Schema] = {}
+        self._options = pa.ipc.IpcWriteOptions(
+            compression="lz4" if pa.Codec.is_available("lz4") else None
+        )
+
+    def _path(self, table: str, bucket: int) -> Path:
+        return self.root / f"{table}-{bucket:05d}.arrows"
+
+    def write(self, table: str, frame: pd.DataFrame) -> None:
+        """Append a validated batch, split by bucket (row order kept within a bucket)."""
+        if frame.empty:
+            return
+        buckets = bucket_of(frame["customer_id"].to_numpy(dtype=object), self.n_buckets)
+        arrow = _to_arrow(frame, table)
+        schema = self._schemas.setdefault(table, arrow.schema)
+        if arrow.schema != schema:
+            arrow = arrow.select(schema.names).cast(schema)
+        order = np.argsort(buckets, kind="stable")
+        arrow = arrow.take(pa.array(order))
+        counts = np.bincount(buckets, minlength=self.n_buckets)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        for b in np.flatnonzero(counts).tolist():
+            writer = self._writers.get(b)
+            if writer is None:
+                writer = pa.ipc.new_stream(str(self._path(table, b)), schema, options=self._options)
+                self._writers[b] = writer
+            writer.write_table(arrow.slice(int(starts[b]), int(counts[b])))
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def read(self, table: str, bucket: int) -> pd.DataFrame | None:
+        """The rows of one bucket (``None`` when the table has none there)."""
+        path = self._path(table, bucket)
+        if not path.exists():
+            return None
+        with pa.ipc.open_stream(str(path)) as reader:
+            return reader.read_all().to_pandas()
+
+    def empty(self, table: str) -> pd.DataFrame:
+        """An empty frame with the spilled columns of ``table``."""
+        schema = self._schemas.get(table)
+        if schema is None:
+            schema = pa.schema(list(SPILL_TYPES[table].items()))
+        return schema.empty_table().to_pandas()
+
+
+_SPILL_PREFIX = "churnml-spill-"
+_SPILL_RE = re.compile(rf"^{_SPILL_PREFIX}(\d+)-")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_spills(work_dir: PathLike | None = None) -> list[Path]:
+    """Remove spill folders left by killed runs (their process no longer exists)."""
+    root = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for d in root.iterdir():
+        m = _SPILL_RE.match(d.name)
+        if m and d.is_dir() and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
+# ------------------------------------------------------------------------------ output
+@contextlib.contextmanager
+def atomic_output(path: PathLike) -> Iterator[IO[bytes]]:
+    """A binary file that becomes ``path`` only when the block completes.
+
+    On Linux the file is created with ``O_TMPFILE`` (no name until it is linked
+    into place), so even ``SIGKILL`` leaves nothing behind. Where that is not
+    supported, :func:`churnml.data.atomic_path` (a hidden ``.partial`` file) is used.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    flag = getattr(os, "O_TMPFILE", 0)
+    fd = -1
+    if flag:
+        try:
+            fd = os.open(dest.parent, flag | os.O_WRONLY, 0o644)
+        except OSError:
+            fd = -1
+    if fd < 0:
+        with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+            yield fh
+        return
+    fh = os.fdopen(fd, "wb")
+    try:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+        link = dest.parent / f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.link"
+        # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N gives the anonymous file a name;
+        # a src_dir_fd makes CPython call linkat rather than link.
+        proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.link(str(fh.fileno()), link, src_dir_fd=proc, follow_symlinks=True)
+        finally:
+            os.close(proc)
+        try:
+            os.replace(link, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+    finally:
+        fh.close()
+
+
+class OutputWriter:
+    """Appends scored frames to a Parquet or CSV file opened by :func:`atomic_output`."""
+
+    def __init__(self, fh: IO[bytes], fmt: str, row_group_size: int = 100_000):
+        self.fmt = fmt
+        self.rows = 0
+        self._fh = fh
+        self._row_group_size = row_group_size
+        self._parquet: pq.ParquetWriter | None = None
+        self._text: io.TextIOWrapper | None = None
+        if fmt == "parquet":
+            self._parquet = pq.ParquetWriter(fh, OUTPUT_SCHEMA, compression="snappy")
+        else:
+            self._text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+            self._text.write(",".join(OUTPUT_COLUMNS) + "\n")
+
+    def write(self, scores: pd.DataFrame) -> None:
+        if scores.empty:
+            return
+        if self._parquet is not None:
+            table = pa.Table.from_pandas(
+                scores[list(OUTPUT_COLUMNS)], schema=OUTPUT_SCHEMA, preserve_index=False
+            )
+            self._parquet.write_table(table, row_group_size=self._row_group_size)
+        else:
+            assert self._text is not None
+            scores[list(OUTPUT_COLUMNS)].to_csv(self._text, header=False, index=False)
+        self.rows += len(scores)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._text is not None:
+            self._text.flush()
+            self._text.detach()
+
+
+# ------------------------------------------------------------------------------ progress
+class _Progress:
+    """A rich progress bar on stderr (or nothing)."""
+
+    def __init__(self, enabled: bool):
+        self._bar: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]{task.description:<24}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def task(self, description: str, total: float | None) -> int:
+        return int(self._bar.add_task(description, total=total)) if self._bar is not None else -1
+
+    def advance(self, task: int, amount: float = 1, total: float | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(
+                task, advance=amount, **({"total": total} if total is not None else {})
+            )
+
+
+# ------------------------------------------------------------------------------ scoring
+def check_policy_is_local(bundle: ModelBundle) -> None:
+    """Refuse bundles whose policy allocates a global budget (not bucket-decomposable)."""
+    policy = bundle.config.policy
+    if policy.budget is not None or policy.max_contacts is not None:
+        raise ChurnmlError(
+            "the model's policy has a global budget (policy.budget / policy.max_contacts), which "
+            "is allocated over all customers at once and cannot be split into batches: score "
+            "without a budget and allocate it afterwards, or use score_tables() on data that fits "
+            "in memory"
+        )
+
+
+def merge_split_orders(transactions: pd.DataFrame) -> pd.DataFrame:
+    """Merge rows of one order that the validator saw in different input batches.
+
+    Uses :func:`validate_transactions` on just those rows, so the rule (amounts
+    summed, earliest time, first channel) is the contract's own.
+    """
+    if "order_id" not in transactions.columns:
+        return transactions
+    order = transactions["order_id"]
+    keyed = (order.notna() & (order != "")).to_numpy()
+    if not keyed.any():
+        return transactions
+    dup = transactions.loc[keyed, ["customer_id", "order_id"]].duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return transactions
+    rows = np.flatnonzero(keyed)[dup]
+    merged = validate_transactions(transactions.iloc[rows])
+    rest = np.ones(len(transactions), dtype=bool)
+    rest[rows] = False
+    return pd.concat([merged, transactions.loc[rest]], ignore_index=True)
+
+
+def score_tables(
+    tables: InputTables,
+    as_of: pd.Timestamp | str,
+    bundle: ModelBundle | Scorer,
+    chunk_customers: int | None = None,
+) -> pd.DataFrame:
+    """Score validated in-memory tables with the one scorer.
+
+    With ``chunk_customers``, customers are scored in hash buckets of about that
+    size (lower peak memory for large frames; same rows, sorted by ``customer_id``).
+    """
+    scorer = bundle if isinstance(bundle, Scorer) else Scorer(bundle)
+    n = tables.transactions["customer_id"].nunique()
+    if chunk_customers is None or n <= chunk_customers:
+        return scorer.score(tables, as_of)
+    check_policy_is_local(scorer.bundle)
+    n_buckets = math.ceil(n / chunk_customers)
+    parts: dict[str, list[pd.DataFrame | None]] = {}
+    for name in TABLES:
+        frame = getattr(tables, name)
+        if frame is None:
+            parts[name] = [None] * n_buckets
+            continue
+        b = bucket_of(frame["customer_id"].to_numpy(dtype=object), n_buckets)
+        parts[name] = [frame.loc[b == k].reset_index(drop=True) for k in range(n_buckets)]
+    out = []
+    for k in range(n_buckets):
+        tx = parts["transactions"][k]
+        if tx is None or tx.empty:
+            continue
+        out.append(
+            scorer.score(
+                InputTables(tx, parts["customers"][k], parts["events"][k], parts["campaigns"][k]),
+                as_of,
+            )
+        )
+    if not out:
+        return scorer.score(InputTables(tables.transactions.iloc[:0]), as_of)
+    return (
+        pd.concat(out, ignore_index=True)
+        .sort_values("customer_id", kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def _estimate_customers(first_batch: pd.DataFrame, total_rows: int) -> int:
+    distinct = max(first_batch["customer_id"].nunique(), 1)
+    rows_per_customer = max(len(first_batch) / distinct, 1.0)
+    return math.ceil(total_rows / rows_per_customer)
+
+
+def score_files(
+    transactions: PathLike,
+    customers: PathLike | None = None,
+    events: PathLike | None = None,
+    campaigns: PathLike | None = None,
+    *,
+    as_of: pd.Timestamp | str,
+    output: PathLike,
+    bundle: ModelBundle,
+    chunk_customers: int = DEFAULT_CHUNK_CUSTOMERS,
+    progress: bool = True,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    strict_events: bool = False,
+    work_dir: PathLike | None = None,
+) -> BatchSummary:
+    """Score every customer of CSV/Parquet inputs and write one row each to ``output``.
+
+    Parameters
+    ----------
+    transactions, customers, events, campaigns
+        Input files (``.csv``, ``.csv.gz``, ``.parquet`` or a folder of Parquet
+        parts); only ``transactions`` is required.
+    as_of
+        Exclusive scoring cut-off: history strictly before it is used.
+    output
+        ``.parquet`` or ``.csv`` file; written only when complete.
+    bundle
+        The model (:func:`churnml.tracking.pyfunc.load_bundle`); its name and
+        version go into every row.
+    chunk_customers
+        Customers per bucket (the unit held in memory while scoring).
+    progress
+        Show a progress bar on stderr.
+    batch_rows
+        Rows per record batch while validating (the unit of pass 1).
+    strict_events
+        Reject unknown event types.
+    work_dir
+        Where the bucket files go (default: the system's temporary folder).
+
+    Returns
+    -------
+    BatchSummary
+
+    Raises
+    ------
+    DataValidationError
+        Every problem of every input (missing files or columns, bad values, with
+        global row numbers), before anything is written.
+    ChurnmlError
+        The output cannot be written, or the model's policy has a global budget.
+    """
+    started = time.perf_counter()
+    if chunk_customers < 1 or batch_rows < 1:
+        raise ValueError("chunk_customers and batch_rows must be positive")
+    cutoff = pd.Timestamp(as_of).normalize()
+    out_path = Path(output)
+    out_fmt = table_format(out_path)  # an unsupported extension fails before any work
+    check_policy_is_local(bundle)
+
+    paths = {
+        "transactions": transactions,
+        "customers": customers,
+        "events": events,
+        "campaigns": campaigns,
+    }
+    log = ProblemLog()
+    sources: dict[str, InputSource] = {}
+    for name, p in paths.items():
+        if p is None:
+            continue
+        try:
+            src = InputSource.open(name, p)
+            if src.path.resolve() == out_path.resolve():
+                raise ChurnmlError(f"the output {out_path} would overwrite the {name} input")
+            columns = schema_problems(name, src.columns(), strict_events)
+        except DataValidationError as err:
+            columns = err.problems
+        for problem in columns:
+            log.add(problem)
+        if not columns:  # a table with missing columns is not read further, as the validators do
+            sources[name] = src
+
+    work_root = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
+    work_root.mkdir(parents=True, exist_ok=True)
+    clean_stale_spills(work_root)
+    spill_dir = Path(tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-", dir=work_root))
+    try:
+        with _Progress(progress) as bar:
+            spill, input_rows = _pass_validate(
+                sources, log, bar, chunk_customers, batch_rows, strict_events, spill_dir
+            )
+            log.raise_if_any()
+            if spill is None:  # unreachable: clean transactions always open the spill
+                raise ChurnmlError("no transactions were read")
+            scored, unscored = _pass_score(spill, sources, bundle, cutoff, out_path, out_fmt, bar)
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)
+    summary = BatchSummary(
+        output=out_path,
+        engine="pandas",
+        as_of=cutoff.date().isoformat(),
+        model_name=bundle.model_name,
+        model_version=str(bundle.model_version),
+        customers=scored,
+        unscored=unscored,
+        input_rows=input_rows,
+        buckets=spill.n_buckets,
+        seconds=time.perf_counter() - started,
+    )
+    logger.info("scored %d customers in %.1f s -> %s", scored, summary.seconds, out_path)
+    return summary
+
+
+def _pass_validate(
+    sources: dict[str, InputSource],
+    log: ProblemLog,
+    bar: _Progress,
+    chunk_customers: int,
+    batch_rows: int,
+    strict_events: bool,
+    spill_dir: Path,
+) -> tuple[SpillStore | None, dict[str, int]]:
+    """Pass 1: validate every batch (problems with global rows) and spill clean rows."""
+    spill: SpillStore | None = None
+    input_rows: dict[str, int] = {}
+    n_customers_hint = 0
+    if "customers" in sources:
+        n_customers_hint = sources["customers"].count_rows()
+    for name in TABLES:
+        src = sources.get(name)
+        if src is None:
+            continue
+        total = src.count_rows()
+        task = bar.task(f"validating {name}", total)
+        validate = validator_for(name, strict_events)
+        offset = 0
+        try:
+            for raw in src.batches(batch_rows):
+                try:
+                    clean = validate(raw)
+                except DataValidationError as err:
+                    log.add_shifted(err.problems, offset)
+                    clean = None
+                if clean is not None and not log:
+                    if spill is None:
+                        estimate = max(_estimate_customers(clean, total), n_customers_hint)
+                        n_buckets = min(max(math.ceil(estimate / chunk_customers), 1), MAX_BUCKETS)
+                        spill = SpillStore(spill_dir, n_buckets)
+                    if name == "customers":
+                        clean = clean.assign(**{_ROW: np.arange(offset + 1, offset + len(raw) + 1)})
+                    spill.write(name, clean)
+                offset += len(raw)
+                bar.advance(task, len(raw), total=max(total, offset))
+        except DataValidationError as err:  # the reader failed: nothing more to read here
+            for problem in err.problems:
+                log.add(problem)
+        finally:
+            if spill is not None:
+                spill.close()
+        if offset == 0 and not any(p.table == name for p in log.problems()):
+            log.add(Problem(name, "*", _EMPTY_TABLE))
+        input_rows[name] = offset
+    if spill is not None and "customers" in sources and not log:
+        _check_duplicate_customers(spill, log)
+    return spill, input_rows
+
+
+def _check_duplicate_customers(spill: SpillStore, log: ProblemLog) -> None:
+    """The customers table's one rule across rows, checked bucket by bucket.
+
+    All rows of an id share a bucket, in file order, so the validator run on a
+    bucket finds every duplicate; its rows are mapped back to global row numbers.
+    """
+    for b in range(spill.n_buckets):
+        frame = spill.read("customers", b)
+        if frame is None:
+            continue
+        duplicated = frame["customer_id"].duplicated(keep="first").to_numpy()
+        if not duplicated.any():
+            continue
+        all_rows = frame[_ROW].to_numpy()
+        rows = all_rows[duplicated].tolist()
+        try:
+            validate_customers(frame[["customer_id"]])
+        except DataValidationError as err:
+            for p in err.problems:
+                log.add(p, rows if p.count == len(rows) else [int(all_rows[r - 1]) for r in p.rows])
+
+
+def _pass_score(
+    spill: SpillStore,
+    sources: dict[str, InputSource],
+    bundle: ModelBundle,
+    cutoff: pd.Timestamp,
+    out_path: Path,
+    out_fmt: str,
+    bar: _Progress,
+) -> tuple[int, int]:
+    """Pass 2: score one bucket of every table at a time into the output file."""
+    scorer = Scorer(bundle)
+    task = bar.task("scoring buckets", spill.n_buckets)
+    scored = unscored = 0
+    try:
+        with atomic_output(out_path) as fh:
+            writer = OutputWriter(fh, out_fmt)
+            for b in range(spill.n_buckets):
+                tx = spill.read("transactions", b)
+                if tx is not None and len(tx):
+                    parts: dict[str, pd.DataFrame] = {}
+                    for name in ("customers", "events", "campaigns"):
+                        if name in sources:
+                            frame = spill.read(name, b)
+                            frame = spill.empty(name) if frame is None else frame
+                            parts[name] = frame.drop(columns=[_ROW], errors="ignore")
+                    tables = InputTables(merge_split_orders(tx), **parts)
+                    scores = scorer.score(tables, cutoff)
+                    writer.write(scores)
+                    scored += len(scores)
+                    unscored += int(tx["customer_id"].nunique()) - len(scores)
+                bar.advance(task)
+            writer.close()
+    except OSError as err:
+        raise ChurnmlError(f"cannot write {out_path}: {err.strerror or err}") from None
+    return scored, unscored
