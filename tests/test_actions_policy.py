@@ -32,6 +32,7 @@ from churnml.actions import (
 )
 from churnml.actions.catalogue import default_catalogue_text
 from churnml.config import PolicyConfig
+from churnml.datasets import SimulatedData, simulate
 from churnml.errors import ConfigError
 from churnml.segments import SEGMENTS, ValueTiers, assign_segments
 
@@ -69,8 +70,14 @@ def test_default_catalogue_has_the_documented_actions() -> None:
     [
         ("actions: [{id: email, channel: email}]", "no_action"),
         ("actions: [{id: no_action, channel: none}, {id: a, channel: fax}]", "channel"),
-        ("actions: [{id: no_action, channel: none}, {id: a, channel: sms}, {id: a, channel: sms}]", "duplicate"),
-        ("actions: [{id: no_action, channel: none}, {id: a, channel: sms, unit_cost: -1}]", "unit_cost"),
+        (
+            "actions: [{id: no_action, channel: none}, {id: a, channel: sms}, {id: a, channel: sms}]",
+            "duplicate",
+        ),
+        (
+            "actions: [{id: no_action, channel: none}, {id: a, channel: sms, unit_cost: -1}]",
+            "unit_cost",
+        ),
         ("actions: [{id: no_action, channel: none}, {id: control, channel: sms}]", "reserved"),
         ("actions: [{id: no_action, channel: none, unit_cost: 1}]", "cannot cost"),
         ("actions: [{id: no_action, channel: none}, {id: a, channel: sms, colour: red}]", "colour"),
@@ -93,10 +100,17 @@ def test_missing_catalogue_file_is_a_config_error(tmp_path: Path) -> None:
 def test_control_hash_is_pinned_and_follows_the_documented_algorithm() -> None:
     """A changed hash would silently reshuffle running control groups: pin it."""
     ids = ["C0000001", "C0000002", "C0000003", "C0000004"]
-    assert [round(float(x), 4) for x in control_hash(ids, "winback")] == [0.144, 0.7841, 0.4415, 0.8644]
+    assert [round(float(x), 4) for x in control_hash(ids, "winback")] == [
+        0.144,
+        0.7841,
+        0.4415,
+        0.8644,
+    ]
     key = hashlib.blake2b(b"winback", digest_size=32).digest()
     for cid, value in zip(ids, control_hash(ids, "winback"), strict=True):
-        raw = int.from_bytes(hashlib.blake2b(cid.encode(), digest_size=8, key=key).digest(), "little")
+        raw = int.from_bytes(
+            hashlib.blake2b(cid.encode(), digest_size=8, key=key).digest(), "little"
+        )
         assert value == (raw >> 11) / 2**53
     first_20 = [f"C{i:07d}" for i in range(1, 21)]
     assert np.flatnonzero(assign_control(first_20, "winback", 0.1)).tolist() == [7, 13]
@@ -121,7 +135,9 @@ def test_control_share_within_one_point_on_100k_customers(share: float, salt: st
     salt=st.text(max_size=20),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_control_membership_is_stable_per_customer(ids: list[str], share: float, salt: str, seed: int) -> None:
+def test_control_membership_is_stable_per_customer(
+    ids: list[str], share: float, salt: str, seed: int
+) -> None:
     first = dict(zip(ids, assign_control(ids, salt, share), strict=True))
     rng = np.random.default_rng(seed)
     subset = [ids[i] for i in rng.permutation(len(ids))[: max(1, len(ids) // 2)]]
@@ -143,8 +159,16 @@ def test_contact_summary_counts_only_sent_contacts_strictly_before_as_of() -> No
         {
             "customer_id": ["a", "a", "a", "a", "b"],
             "campaign_id": ["k1", "k2", "k3", "k4", "k1"],
-            "sent_date": pd.to_datetime(["2024-12-01", "2024-12-25", "2025-01-01", "2024-12-30", "2024-10-01"]),
-            "action": ["email_reminder", "email_discount", "email_reminder", "sms_reminder", "email_reminder"],
+            "sent_date": pd.to_datetime(
+                ["2024-12-01", "2024-12-25", "2025-01-01", "2024-12-30", "2024-10-01"]
+            ),
+            "action": [
+                "email_reminder",
+                "email_discount",
+                "email_reminder",
+                "sms_reminder",
+                "email_reminder",
+            ],
             "treated": [True, True, True, False, True],
             "converted": [False] * 5,
             "revenue": [0.0] * 5,
@@ -257,14 +281,26 @@ def test_guardrails_consent_recent_purchase_and_missing_call_consent() -> None:
     assert out["action_reason"].iloc[0] == "no eligible action: segment/tier, no consent"
 
 
+def test_consent_is_read_strictly() -> None:
+    scores = _scores(5, consent_sms=False, consent_push=False)
+    scores["consent_email"] = pd.Series(["false", "yes", None, "1", "0"], dtype=object)
+    up = _uplift(scores, email_reminder=0.1)
+    out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
+    assert list(out["next_best_action"] != NO_ACTION) == [False, True, False, True, False]
+
+
 def test_budget_is_allocated_by_value_per_cost() -> None:
     scores = _scores(3, consent_sms=False, consent_push=False)
     scores["clv"] = [100.0, 1000.0, 300.0]
     up = _uplift(scores, email_reminder=0.1)  # cost 0.05 each: value 9.95, 99.95, 29.95
-    out = NextBestActionPolicy(CATALOGUE, PolicyConfig(control_share=0.0, budget=0.1)).decide(scores, up)
+    out = NextBestActionPolicy(CATALOGUE, PolicyConfig(control_share=0.0, budget=0.1)).decide(
+        scores, up
+    )
     assert list(out["next_best_action"]) == [NO_ACTION, "email_reminder", "email_reminder"]
     assert out["action_reason"].iloc[0].startswith("budget exhausted")
-    out = NextBestActionPolicy(CATALOGUE, PolicyConfig(control_share=0.0, max_contacts=1)).decide(scores, up)
+    out = NextBestActionPolicy(CATALOGUE, PolicyConfig(control_share=0.0, max_contacts=1)).decide(
+        scores, up
+    )
     assert list(out["next_best_action"]) == [NO_ACTION, "email_reminder", NO_ACTION]
 
 
@@ -279,7 +315,9 @@ def test_control_group_gets_nothing_but_keeps_its_intended_action() -> None:
     assert (out.loc[~control, "next_best_action"] == "email_reminder").all()
     assert out.loc[control, "action_reason"].str.startswith("control group").all()
     # deterministic across runs
-    again = NextBestActionPolicy(CATALOGUE, cfg).decide(scores, _uplift(scores, email_reminder=0.05))
+    again = NextBestActionPolicy(CATALOGUE, cfg).decide(
+        scores, _uplift(scores, email_reminder=0.05)
+    )
     pd.testing.assert_frame_equal(out, again)
 
 
@@ -384,7 +422,9 @@ def test_no_recommendation_ever_breaks_a_guardrail_or_the_budget(
 
     sent = campaigns[campaigns["treated"] & (campaigns["sent_date"] < AS_OF)]
     channel_of = CATALOGUE.channel_of()
-    sent = sent.assign(channel=sent["action"].map(channel_of), days=(AS_OF - sent["sent_date"]).dt.days)
+    sent = sent.assign(
+        channel=sent["action"].map(channel_of), days=(AS_OF - sent["sent_date"]).dt.days
+    )
     for i in np.flatnonzero(contacted.to_numpy()):
         row, decision = scores.iloc[i], out.iloc[i]
         action = CATALOGUE.get(decision["next_best_action"])
@@ -397,16 +437,20 @@ def test_no_recommendation_ever_breaks_a_guardrail_or_the_budget(
             assert row["value_tier"] in action.eligible_value_tiers
         if action.has_offer:
             assert row["recency_days"] > config.recent_purchase_days, "offer right after a purchase"
-        mine = sent[(sent["customer_id"] == row["customer_id"]) & (sent["channel"] == action.channel)]
+        mine = sent[
+            (sent["customer_id"] == row["customer_id"]) & (sent["channel"] == action.channel)
+        ]
         assert (mine["days"] >= action.cooldown_days).all(), "contact inside the cool-down"
         if action.max_contacts is not None:
-            assert (mine["days"] <= action.cap_window_days).sum() < action.max_contacts, "over the cap"
+            assert (mine["days"] <= action.cap_window_days).sum() < action.max_contacts, (
+                "over the cap"
+            )
 
 
 # ----------------------------------------------------------------------------- simulated truth
 
 
-def _features_at(data, as_of: pd.Timestamp) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _features_at(data: SimulatedData, as_of: pd.Timestamp) -> pd.DataFrame:
     """Small point-in-time features for the test (strictly before ``as_of``)."""
     tx = data.transactions
     tx = tx[(tx["order_date"] < as_of) & (tx["amount"] > 0)]
@@ -424,7 +468,9 @@ def _features_at(data, as_of: pd.Timestamp) -> pd.DataFrame:  # type: ignore[no-
     f["spend_90"] = recent["amount"].sum()
     ev = data.events
     ev = ev[(ev["event_date"] < as_of) & (ev["event_date"] >= as_of - pd.Timedelta(days=60))]
-    f = f.join(ev.groupby(["customer_id", "event_type"]).size().unstack(fill_value=0).add_prefix("n60_"))
+    f = f.join(
+        ev.groupby(["customer_id", "event_type"]).size().unstack(fill_value=0).add_prefix("n60_")
+    )
     cust = data.customers.set_index("customer_id")
     f = f.join(cust[["consent_email", "consent_sms", "consent_push", "app_user"]].astype(float))
     counts = [c for c in f.columns if c.startswith("n60_")] + ["orders_90", "spend_90"]
@@ -432,11 +478,8 @@ def _features_at(data, as_of: pd.Timestamp) -> pd.DataFrame:  # type: ignore[no-
 
 
 @pytest.fixture(scope="module")
-def simulated():  # type: ignore[no-untyped-def]
-    datasets = pytest.importorskip("churnml.datasets")
-    if not hasattr(datasets, "simulate"):
-        pytest.skip("churnml.datasets.simulate is not available")
-    return datasets.simulate(20_000, seed=3)
+def simulated() -> SimulatedData:
+    return simulate(20_000, seed=3)
 
 
 def _true_value(
@@ -452,7 +495,9 @@ def _true_value(
     return total
 
 
-def _baseline(order: np.ndarray, scores: pd.DataFrame, budget: float, recent_days: int) -> np.ndarray:
+def _baseline(
+    order: np.ndarray, scores: pd.DataFrame, budget: float, recent_days: int
+) -> np.ndarray:
     """Contact customers in ``order`` with the catalogue's default (highest-prior) allowed action."""
     n = len(scores)
     action = np.full(n, NO_ACTION, dtype=object)
@@ -483,7 +528,9 @@ def _baseline(order: np.ndarray, scores: pd.DataFrame, budget: float, recent_day
     return chosen
 
 
-def test_policy_beats_churn_risk_and_contact_everyone_at_the_same_budget(simulated) -> None:  # type: ignore[no-untyped-def]
+def test_policy_beats_churn_risk_and_contact_everyone_at_the_same_budget(
+    simulated: SimulatedData,
+) -> None:
     """Uplift learned from the simulated past campaign, value = CLV if retained, truth as judge."""
     data = simulated
     X, action, y = uplift_training_set(data.campaigns, lambda d: _features_at(data, d))
@@ -496,7 +543,9 @@ def test_policy_beats_churn_risk_and_contact_everyone_at_the_same_budget(simulat
     p_natural = alive * (1 - np.exp(-30 * lam))  # natural 30-day purchase probability
     scores = pd.DataFrame({"customer_id": feats.index.to_numpy()})
     scores["churn_probability"] = 1 - alive * (1 - np.exp(-90 * lam))
-    scores["clv"] = 0.3 * truth["mean_order_value"].to_numpy() * lam * 365  # margin x a year's spend
+    scores["clv"] = (
+        0.3 * truth["mean_order_value"].to_numpy() * lam * 365
+    )  # margin x a year's spend
     scores["expected_order_value"] = truth["mean_order_value"].to_numpy()
     for col in ("recency_days", "tenure_days", "n_orders"):
         scores[col] = feats[col].to_numpy()
@@ -513,9 +562,16 @@ def test_policy_beats_churn_risk_and_contact_everyone_at_the_same_budget(simulat
         decisions = NextBestActionPolicy(CATALOGUE, cfg).decide(scores, uplift)
         spent = float(decisions["expected_cost"].sum())
         assert spent <= budget + 1e-9
-        policy_value = _true_value(decisions["next_best_action"].to_numpy(), scores, truth, p_natural)
+        policy_value = _true_value(
+            decisions["next_best_action"].to_numpy(), scores, truth, p_natural
+        )
         by_risk = np.argsort(-scores["churn_probability"].to_numpy(), kind="stable")
         risk_value = _true_value(_baseline(by_risk, scores, spent, 14), scores, truth, p_natural)
         everyone = rng.permutation(len(scores))
         all_value = _true_value(_baseline(everyone, scores, spent, 14), scores, truth, p_natural)
-        assert policy_value > 1.5 * max(risk_value, all_value, 0.0), (budget, policy_value, risk_value, all_value)
+        assert policy_value > 1.5 * max(risk_value, all_value, 0.0), (
+            budget,
+            policy_value,
+            risk_value,
+            all_value,
+        )

@@ -203,5 +203,9 @@ def describe_segments(config: SegmentConfig | None = None) -> pd.DataFrame:
         "active": "everyone else",
     }
     return pd.DataFrame(
-        {"order": range(1, len(SEGMENTS) + 1), "segment": SEGMENTS, "rule": [rules[s] for s in SEGMENTS]}
+        {
+            "order": range(1, len(SEGMENTS) + 1),
+            "segment": SEGMENTS,
+            "rule": [rules[s] for s in SEGMENTS],
+        }
     )

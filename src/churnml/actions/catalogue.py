@@ -54,7 +54,10 @@ class Action(BaseModel):
     description: str = Field("", description="What the customer receives.")
     unit_cost: float = Field(0.0, ge=0, description="Money spent per contact.")
     offer_cost: float = Field(
-        0.0, ge=0, le=1, description="Offer value as a share of the expected order, paid on purchase."
+        0.0,
+        ge=0,
+        le=1,
+        description="Offer value as a share of the expected order, paid on purchase.",
     )
     prior_uplift: float = Field(
         0.0, ge=-1, le=1, description="Assumed increase in purchase probability before any history."
@@ -65,9 +68,13 @@ class Action(BaseModel):
     eligible_value_tiers: tuple[str, ...] | None = Field(
         None, description="Value tiers that may receive it (None = all)."
     )
-    cooldown_days: int = Field(0, ge=0, description="Minimum days since the last contact on this channel.")
+    cooldown_days: int = Field(
+        0, ge=0, description="Minimum days since the last contact on this channel."
+    )
     max_contacts: int | None = Field(
-        None, ge=1, description="Most contacts on this channel within cap_window_days (None = no cap)."
+        None,
+        ge=1,
+        description="Most contacts on this channel within cap_window_days (None = no cap).",
     )
     cap_window_days: int = Field(30, gt=0, description="Length of the contact-cap window.")
 
@@ -185,7 +192,9 @@ def default_catalogue_text() -> str:
 
 def default_catalogue() -> ActionCatalogue:
     """The bundled default catalogue (a copy of ``training/configs/actions.yaml``)."""
-    return ActionCatalogue.from_yaml_text(default_catalogue_text(), source="churnml/configs/actions.yaml")
+    return ActionCatalogue.from_yaml_text(
+        default_catalogue_text(), source="churnml/configs/actions.yaml"
+    )
 
 
 def load_catalogue(path: str | Path | None = None) -> ActionCatalogue:

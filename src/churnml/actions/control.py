@@ -20,13 +20,18 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+
 def _key(salt: str) -> bytes:
     # BLAKE2b keys are at most 64 bytes; hashing the salt first accepts any salt.
     return hashlib.blake2b(salt.encode("utf-8"), digest_size=32).digest()
 
 
 def _as_strings(customer_ids: Iterable[object]) -> list[str]:
-    values = customer_ids if isinstance(customer_ids, pd.Series) else pd.Series(list(customer_ids), dtype=object)
+    values = (
+        customer_ids
+        if isinstance(customer_ids, pd.Series)
+        else pd.Series(list(customer_ids), dtype=object)
+    )
     return values.astype(str).tolist()
 
 

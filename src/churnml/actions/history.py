@@ -58,7 +58,9 @@ def past_contacts(
     unknown = channel.isna().to_numpy()
     if unknown.any():
         actions = ", ".join(sorted(map(str, rows.loc[unknown, "action"].unique()))[:5])
-        logger.warning("%d past contacts with unknown channel ignored (actions: %s)", unknown.sum(), actions)
+        logger.warning(
+            "%d past contacts with unknown channel ignored (actions: %s)", unknown.sum(), actions
+        )
     days = (cutoff.normalize() - sent[keep].dt.normalize()).dt.days
     out = pd.DataFrame(
         {

@@ -7,8 +7,10 @@ measures what the campaign *caused*:
 
 - incremental conversion = share of treated customers who bought within
   ``window_days`` of the send date minus the same share among controls;
-- incremental revenue per customer = mean revenue (net of refunds) in the window,
-  treated minus control;
+- incremental revenue per customer = mean revenue in the window, treated minus
+  control. Revenue is the value of orders (positive amounts) placed in the window;
+  refunds are left out because a refund inside the window mostly belongs to an
+  order placed before the campaign;
 
 overall, per intended action and per segment, with confidence intervals:
 Agresti-Caffo for the difference of proportions (good coverage even with few
@@ -91,6 +93,8 @@ def campaign_outcomes(
         Validated transactions (``customer_id, order_date, amount``).
     window_days
         Response window: orders on ``[sent_date, sent_date + window_days)`` count.
+        A purchase is an order with a positive amount; refunds are neither
+        conversions nor (negative) revenue.
     sent_date
         Send date when ``contacts`` has no ``sent_date`` column.
 
@@ -144,11 +148,13 @@ def campaign_outcomes(
     tx["customer_id"] = tx["customer_id"].astype(str)
     tx = tx.merge(out[["customer_id", "sent_date"]], on="customer_id", how="inner")
     start = tx["sent_date"]
-    in_window = (tx["order_date"] >= start) & (tx["order_date"] < start + pd.Timedelta(days=window_days))
-    tx = tx.loc[in_window].assign(bought=lambda d: d["amount"] > 0)
-    per_customer = tx.groupby("customer_id").agg(revenue=("amount", "sum"), bought=("bought", "any"))
-    out["converted"] = out["customer_id"].map(per_customer["bought"]).fillna(False).astype(bool)
-    out["revenue"] = out["customer_id"].map(per_customer["revenue"]).fillna(0.0).astype(float)
+    in_window = (tx["order_date"] >= start) & (
+        tx["order_date"] < start + pd.Timedelta(days=window_days)
+    )
+    orders = tx.loc[in_window & (tx["amount"] > 0)]
+    revenue = orders.groupby("customer_id")["amount"].sum()
+    out["converted"] = out["customer_id"].isin(revenue.index).to_numpy()
+    out["revenue"] = out["customer_id"].map(revenue).fillna(0.0).to_numpy(dtype=float)
     return out
 
 
@@ -322,7 +328,9 @@ def measure_lift(
         for group, part in outcomes.groupby(dim, sort=True):
             rows.append(_lift_row(dim, str(group), part, z))
     table = pd.DataFrame(rows, columns=list(LIFT_COLUMNS))
-    return LiftReport(table=table, outcomes=outcomes, window_days=window_days, confidence=confidence)
+    return LiftReport(
+        table=table, outcomes=outcomes, window_days=window_days, confidence=confidence
+    )
 
 
 def _history_rows(outcomes: pd.DataFrame, campaign_id: str) -> pd.DataFrame:

@@ -72,6 +72,8 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "uplift_source",
 )
 
+_YES = ("true", "t", "yes", "y", "1", "1.0")
+
 # Why an action is ineligible, in the order the checks are reported.
 _OK, _SEGMENT, _CONSENT, _RECENT, _COOLDOWN, _CAP, _UNKNOWN = 0, 1, 2, 3, 4, 5, 6
 _BLOCK_TEXT = {
@@ -82,6 +84,18 @@ _BLOCK_TEXT = {
     _CAP: "contact cap",
     _UNKNOWN: "no uplift estimate",
 }
+
+
+def _consent(values: pd.Series) -> np.ndarray:
+    """Consent flags read strictly: only true booleans or explicit yes-values count.
+
+    A guardrail must not turn the string ``"false"`` (truthy in Python) or a
+    missing value into consent.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return values.fillna(False).to_numpy(dtype=bool)
+    text = values.astype("string").str.strip().str.lower()
+    return text.isin(_YES).fillna(False).to_numpy(dtype=bool)
 
 
 class NextBestActionPolicy:
@@ -109,10 +123,14 @@ class NextBestActionPolicy:
             keyed = uplift.assign(customer_id=uplift["customer_id"].astype(str))
             if keyed["customer_id"].duplicated().any():
                 raise ValueError("uplift has duplicate customer_id rows")
-            out = keyed.set_index("customer_id").reindex(scores["customer_id"].astype(str).to_numpy())
+            out = keyed.set_index("customer_id").reindex(
+                scores["customer_id"].astype(str).to_numpy()
+            )
         else:
             if len(uplift) != len(scores) or not uplift.index.equals(scores.index):
-                raise ValueError("uplift must have a customer_id column or the same index as scores")
+                raise ValueError(
+                    "uplift must have a customer_id column or the same index as scores"
+                )
             out = uplift
         return out.reset_index(drop=True)
 
@@ -178,10 +196,15 @@ class NextBestActionPolicy:
             if SOURCE_COLUMN in up.columns
             else np.full(n, "prior", dtype=object)
         )
+        if pd.Index(ids).has_duplicates:
+            raise ValueError("scores must have one row per customer_id")
         history = self._history(contact_history, as_of)
+        guards = self._guard_counts(history, ids) if history is not None else {}
 
         def num(col: str, fill: float) -> np.ndarray:
-            return np.nan_to_num(pd.to_numeric(scores[col], errors="coerce").to_numpy(dtype=float), nan=fill)
+            return np.nan_to_num(
+                pd.to_numeric(scores[col], errors="coerce").to_numpy(dtype=float), nan=fill
+            )
 
         clv = num("clv", 0.0)
         order_value = np.maximum(num("expected_order_value", 0.0), 0.0)
@@ -211,13 +234,13 @@ class NextBestActionPolicy:
             reason = np.full(n, _OK, dtype=np.int8)
             allowed = np.ones(n, dtype=bool)
             if a.eligible_segments is not None:
-                allowed &= np.isin(segment, list(a.eligible_segments))
+                allowed &= pd.Index(segment).isin(a.eligible_segments)
             if a.eligible_value_tiers is not None:
-                allowed &= np.isin(tier, list(a.eligible_value_tiers))
+                allowed &= pd.Index(tier).isin(a.eligible_value_tiers)
             reason[~allowed] = _SEGMENT
             consent_col = a.consent_column
             consent = (
-                scores[consent_col].fillna(False).astype(bool).to_numpy()
+                _consent(scores[consent_col])
                 if consent_col is not None and consent_col in scores.columns
                 else np.zeros(n, dtype=bool)
             )
@@ -226,8 +249,8 @@ class NextBestActionPolicy:
                 with np.errstate(invalid="ignore"):
                     recent = recency <= cfg.recent_purchase_days
                 reason[(reason == _OK) & recent] = _RECENT
-            if history is not None:
-                days, count = self._guard_counts(history, a.id, ids)
+            if a.id in guards:
+                days, count = guards[a.id]
                 reason[(reason == _OK) & (days < a.cooldown_days)] = _COOLDOWN
                 if a.max_contacts is not None:
                     reason[(reason == _OK) & (count >= a.max_contacts)] = _CAP
@@ -263,9 +286,18 @@ class NextBestActionPolicy:
         out["intended_action"] = np.where(planned, best_id, NO_ACTION)
         any_eligible = np.isfinite(best_value)
         out["action_reason"] = self._reasons(
-            treat, control, planned, positive, any_eligible, best_id, best_value, best_cost,
-            uplift_used[rows, best_j] if m else np.zeros(n), clv,
-            source[rows, best_j] if m else np.full(n, "none", dtype=object), block,
+            treat,
+            control,
+            planned,
+            positive,
+            any_eligible,
+            best_id,
+            best_value,
+            best_cost,
+            uplift_used[rows, best_j] if m else np.zeros(n),
+            clv,
+            source[rows, best_j] if m else np.full(n, "none", dtype=object),
+            block,
         )
         out["uplift_source"] = np.where(
             any_eligible, source[rows, best_j] if m else "none", "none"
@@ -274,17 +306,30 @@ class NextBestActionPolicy:
 
     # -------------------------------------------------------------- internals
     @staticmethod
-    def _guard_counts(history: pd.DataFrame, action_id: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Days since last contact (inf if never) and contacts in window (0) per customer."""
-        mine = history.loc[history["action"] == action_id]
-        if mine.empty:
-            return np.full(len(ids), np.inf), np.zeros(len(ids))
-        keyed = mine.assign(customer_id=mine["customer_id"].astype(str)).drop_duplicates(
-            "customer_id", keep="last"
-        ).set_index("customer_id")
-        days = keyed["days_since_last_contact"].reindex(ids).to_numpy(dtype=float)
-        count = keyed["contacts_in_window"].reindex(ids).to_numpy(dtype=float)
-        return np.nan_to_num(days, nan=np.inf), np.nan_to_num(count, nan=0.0)
+    def _guard_counts(
+        history: pd.DataFrame, ids: np.ndarray
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per action: days since last contact (inf if never) and contacts in window per customer.
+
+        Should a summary hold several rows for one customer and action, the most
+        restrictive figures (fewest days, most contacts) apply.
+        """
+        n = len(ids)
+        pos = pd.Index(ids).get_indexer(history["customer_id"].astype(str).to_numpy())
+        known = pos >= 0
+        action = history["action"].astype(str).to_numpy()[known]
+        days_all = history["days_since_last_contact"].to_numpy(dtype=float)[known]
+        count_all = history["contacts_in_window"].to_numpy(dtype=float)[known]
+        pos = pos[known]
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for action_id in np.unique(action).tolist():
+            mine = action == action_id
+            days = np.full(n, np.inf)
+            count = np.zeros(n)
+            np.minimum.at(days, pos[mine], days_all[mine])
+            np.maximum.at(count, pos[mine], count_all[mine])
+            out[action_id] = (days, count)
+        return out
 
     def _allocate(
         self, positive: np.ndarray, value: np.ndarray, cost: np.ndarray, control: np.ndarray
@@ -363,10 +408,13 @@ class NextBestActionPolicy:
             for code in _BLOCK_TEXT:
                 bits |= np.where((codes == code).any(axis=1), 1 << code, 0)
             text = {
-                b: "no eligible action: " + ", ".join(t for c, t in _BLOCK_TEXT.items() if b & (1 << c))
+                b: "no eligible action: "
+                + ", ".join(t for c, t in _BLOCK_TEXT.items() if b & (1 << c))
                 for b in np.unique(bits).tolist()
             }
             if not block.shape[1]:
                 text = {0: "no eligible action: catalogue has no contact action"}
-            out[np.flatnonzero(none_eligible)] = [text.get(b, "no eligible action") for b in bits.tolist()]
+            out[np.flatnonzero(none_eligible)] = [
+                text.get(b, "no eligible action") for b in bits.tolist()
+            ]
         return out

@@ -90,6 +90,18 @@ class UpliftModel:
         Training counts per action and of the shared control group.
     """
 
+    # Learned state (set by fit, prior or from_dict).
+    source_: str
+    actions_: list[str]
+    feature_names_: list[str]
+    categories_: dict[str, list[str]]
+    priors_: dict[str, float]
+    models_: dict[str, lgb.Booster]
+    n_control_: int
+    n_treated_: dict[str, int]
+    propensity_: dict[str, float]
+    mean_outcome_: dict[str, float]
+
     def __init__(
         self,
         learner: Literal["t", "x"] = "t",
@@ -211,7 +223,9 @@ class UpliftModel:
             categorical_feature=cat_idx or "auto",
             free_raw_data=True,
         )
-        return lgb.train(self._lgb_params(objective, effect), data, num_boost_round=self.n_estimators)
+        return lgb.train(
+            self._lgb_params(objective, effect), data, num_boost_round=self.n_estimators
+        )
 
     # -------------------------------------------------------------------- fit
     def fit(
@@ -256,20 +270,27 @@ class UpliftModel:
                 f"only {self.n_control_} control rows: uplift cannot be learned without a "
                 "held-out group; use UpliftModel.prior(...) instead"
             )
-        self.models_: dict[str, lgb.Booster] = {}
-        self.models_[self.control_label] = self._train(matrix[is_control], outcome[is_control], "binary")
-        logit_c = self.models_[self.control_label].predict(matrix, raw_score=True)
+        self.models_ = {}
+        self.models_[self.control_label] = self._train(
+            matrix[is_control], outcome[is_control], "binary"
+        )
+        logit_c = _score(self.models_[self.control_label], matrix, raw=True)
         mu_c_all = _sigmoid(logit_c)
 
-        self.actions_: list[str] = []
-        self.n_treated_: dict[str, int] = {}
-        self.propensity_: dict[str, float] = {}
-        self.mean_outcome_: dict[str, float] = {self.control_label: float(outcome[is_control].mean())}
+        self.actions_ = []
+        self.n_treated_ = {}
+        self.propensity_ = {}
+        self.mean_outcome_ = {self.control_label: float(outcome[is_control].mean())}
         for a in sorted(set(arm) - {self.control_label}):
             mine = arm == a
             n = int(mine.sum())
             if n < self.min_treated:
-                logger.warning("action %s: %d treated rows < min_treated=%d, not learned", a, n, self.min_treated)
+                logger.warning(
+                    "action %s: %d treated rows < min_treated=%d, not learned",
+                    a,
+                    n,
+                    self.min_treated,
+                )
                 continue
             self.actions_.append(a)
             self.n_treated_[a] = n
@@ -280,12 +301,14 @@ class UpliftModel:
                 matrix[mine], outcome[mine], "binary", effect=True, init_score=logit_c[mine]
             )
             if self.learner == "x":
-                shift = self.models_[a].predict(matrix[is_control], raw_score=True)
+                shift = _score(self.models_[a], matrix[is_control], raw=True)
                 mu_a_control = _sigmoid(logit_c[is_control] + shift)
                 d1 = outcome[mine] - mu_c_all[mine]
                 d0 = mu_a_control - outcome[is_control]
                 self.models_[f"tau1:{a}"] = self._train(matrix[mine], d1, "regression", effect=True)
-                self.models_[f"tau0:{a}"] = self._train(matrix[is_control], d0, "regression", effect=True)
+                self.models_[f"tau0:{a}"] = self._train(
+                    matrix[is_control], d0, "regression", effect=True
+                )
         if not self.actions_:
             raise ValueError(f"no action has at least min_treated={self.min_treated} treated rows")
         self.source_ = "learned"
@@ -303,23 +326,27 @@ class UpliftModel:
             (``"learned"`` or ``"prior"``), with the index of ``X``.
         """
         if not hasattr(self, "source_"):
-            raise RuntimeError("UpliftModel is not fitted: call fit(), prior() or from_dict() first")
+            raise RuntimeError(
+                "UpliftModel is not fitted: call fit(), prior() or from_dict() first"
+            )
         if self.source_ == "prior":
-            out = pd.DataFrame({a: np.full(len(X), self.priors_[a]) for a in self.actions_}, index=X.index)
+            out = pd.DataFrame(
+                {a: np.full(len(X), self.priors_[a]) for a in self.actions_}, index=X.index
+            )
             out[SOURCE_COLUMN] = "prior"
             return out
         matrix = self._encode(X)
-        logit_c = self.models_[self.control_label].predict(matrix, raw_score=True)
+        logit_c = _score(self.models_[self.control_label], matrix, raw=True)
         mu_c = _sigmoid(logit_c)
         cols: dict[str, np.ndarray] = {}
         for a in self.actions_:
             if self.learner == "x":
                 g = self.propensity_[a]
-                tau1 = self.models_[f"tau1:{a}"].predict(matrix)
-                tau0 = self.models_[f"tau0:{a}"].predict(matrix)
+                tau1 = _score(self.models_[f"tau1:{a}"], matrix)
+                tau0 = _score(self.models_[f"tau0:{a}"], matrix)
                 cols[a] = g * tau0 + (1.0 - g) * tau1
             else:
-                shift = self.models_[a].predict(matrix, raw_score=True)
+                shift = _score(self.models_[a], matrix, raw=True)
                 cols[a] = _sigmoid(logit_c + shift) - mu_c
         out = pd.DataFrame(cols, index=X.index)
         out[SOURCE_COLUMN] = "learned"
@@ -385,6 +412,11 @@ class UpliftModel:
         return model
 
 
+def _score(booster: lgb.Booster, matrix: np.ndarray, raw: bool = False) -> np.ndarray:
+    """Booster output as a float array (log-odds with ``raw``, else the model's scale)."""
+    return np.asarray(booster.predict(matrix, raw_score=raw), dtype=np.float64)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
@@ -422,9 +454,13 @@ def uplift_training_set(
         if "customer_id" in feats.columns:
             feats = feats.set_index("customer_id")
         feats.index = feats.index.astype(str)
-        parts.append(feats.reindex(rows["customer_id"].astype(str).to_numpy()).reset_index(drop=True))
+        parts.append(
+            feats.reindex(rows["customer_id"].astype(str).to_numpy()).reset_index(drop=True)
+        )
     X = pd.concat(parts, ignore_index=True)
-    ordered = pd.concat([campaigns.loc[(days == d).to_numpy()] for d in sorted(days.unique())], ignore_index=True)
+    ordered = pd.concat(
+        [campaigns.loc[(days == d).to_numpy()] for d in sorted(days.unique())], ignore_index=True
+    )
     action = pd.Series(
         np.where(ordered["treated"].astype(bool), ordered["action"].astype(str), control_label),
         name="action",

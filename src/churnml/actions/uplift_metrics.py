@@ -34,6 +34,8 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from churnml.actions.catalogue import CONTROL
+
 
 def _arrays(y: ArrayLike, treated: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, ...]:
     yy = np.asarray(y, dtype=float)
@@ -97,7 +99,9 @@ def uplift_at_k(y: ArrayLike, treated: ArrayLike, score: ArrayLike, k: float = 0
     return float(yt[tt_top].mean() - yt[~tt_top].mean())
 
 
-def average_effect(y: ArrayLike, treated: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:
+def average_effect(
+    y: ArrayLike, treated: ArrayLike, confidence: float = 0.95
+) -> tuple[float, float, float]:
     """Difference in mean outcome, treated minus control, with a normal-approximation CI.
 
     Returns ``(estimate, low, high)``; the standard error is the unpooled
@@ -118,7 +122,7 @@ def uplift_report(
     uplift: pd.DataFrame,
     action: pd.Series,
     y: pd.Series,
-    control_label: str = "control",
+    control_label: str = CONTROL,
     k: float = 0.3,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
@@ -142,7 +146,7 @@ def uplift_report(
     arm = np.asarray(action, dtype=object)
     yy = np.asarray(y, dtype=float)
     rows = []
-    actions = [c for c in uplift.columns if c != "uplift_source"]
+    actions = [c for c in uplift.columns if c != "uplift_source"]  # SOURCE_COLUMN
     for a in actions:
         mask = (arm == a) | (arm == control_label)
         t = arm[mask] == a
@@ -157,14 +161,18 @@ def uplift_report(
                 "effect_low": lo,
                 "effect_high": hi,
                 "predicted_effect": float(score.mean()) if score.size else float("nan"),
-                "qini_coefficient": qini_coefficient(yy[mask], t, score) if t.any() else float("nan"),
+                "qini_coefficient": qini_coefficient(yy[mask], t, score)
+                if t.any()
+                else float("nan"),
                 "uplift_at_k": uplift_at_k(yy[mask], t, score, k) if t.any() else float("nan"),
             }
         )
     return pd.DataFrame(rows)
 
 
-def plot_qini(curves: Mapping[str, pd.DataFrame], path: str | Path, title: str = "Qini curves") -> Path:
+def plot_qini(
+    curves: Mapping[str, pd.DataFrame], path: str | Path, title: str = "Qini curves"
+) -> Path:
     """Draw Qini curves (from :func:`qini_curve`) with their random lines to a PNG file.
 
     Uses matplotlib's Agg canvas directly, so no GUI backend or pyplot global

@@ -210,7 +210,8 @@ class BatchSummary:
     Attributes
     ----------
     output
-        The written file (pandas engine) or folder (Spark engine).
+        The written file (pandas engine) or folder (Spark engine; a URI string when
+        it has a scheme such as ``hdfs://``).
     customers
         Rows written: one per customer with a purchase before ``as_of``.
     unscored
@@ -223,7 +224,7 @@ class BatchSummary:
         Wall time of the whole run.
     """
 
-    output: Path
+    output: Path | str
     engine: str
     as_of: str
     model_name: str

@@ -28,13 +28,17 @@ DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 API_KEY_HEADER = "x-api-key"
 
 #: Routes anyone may call: probes, metrics and the API documentation.
-OPEN_PATHS = frozenset({"/", "/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/schema.json"})
+OPEN_PATHS = frozenset(
+    {"/", "/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/schema.json"}
+)
 OPEN_PREFIXES = ("/static_content/", "/assets/")
 
 
 def _max_bytes() -> int:
     try:
-        return max(1024, int(os.environ.get("CHURNML_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)))
+        return max(
+            1024, int(os.environ.get("CHURNML_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES))
+        )
     except ValueError:
         return DEFAULT_MAX_REQUEST_BYTES
 
@@ -74,9 +78,15 @@ class RequestGuard:
             return
         is_open = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
         if self.key_digest is not None and not is_open and not self._authorized(headers):
-            await _send_json(send, 401, "unauthorized",
-                             "missing or invalid API key: send it in the X-API-Key header", ["header", "X-API-Key"],
-                             "unauthorized", extra_headers=[(b"www-authenticate", b'Bearer realm="churnml"')])
+            await _send_json(
+                send,
+                401,
+                "unauthorized",
+                "missing or invalid API key: send it in the X-API-Key header",
+                ["header", "X-API-Key"],
+                "unauthorized",
+                extra_headers=[(b"www-authenticate", b'Bearer realm="churnml"')],
+            )
             return
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
@@ -84,14 +94,26 @@ class RequestGuard:
 
         content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type != "application/json":
-            await _send_json(send, 415, "unsupported_media_type", "send the request body as application/json",
-                             ["header", "Content-Type"], "unsupported_media_type")
+            await _send_json(
+                send,
+                415,
+                "unsupported_media_type",
+                "send the request body as application/json",
+                ["header", "Content-Type"],
+                "unsupported_media_type",
+            )
             return
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _send_json(send, 400, "bad_request", "invalid Content-Length", ["header", "Content-Length"],
-                                 "bad_request")
+                await _send_json(
+                    send,
+                    400,
+                    "bad_request",
+                    "invalid Content-Length",
+                    ["header", "Content-Length"],
+                    "bad_request",
+                )
                 return
             if int(declared) > self.max_bytes:
                 await self._too_large(send)
@@ -111,7 +133,9 @@ class RequestGuard:
             given = token.strip() if scheme.lower() == "bearer" else None
         if not given:
             return False
-        return hmac.compare_digest(_digest(given.encode("utf-8", "surrogateescape")), self.key_digest)
+        return hmac.compare_digest(
+            _digest(given.encode("utf-8", "surrogateescape")), self.key_digest
+        )
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The whole body (also when sent in chunks), or None once it exceeds the limit."""
@@ -130,8 +154,14 @@ class RequestGuard:
                 return b"".join(chunks)
 
     async def _too_large(self, send: Send) -> None:
-        await _send_json(send, 413, "request_too_large", f"request body exceeds {self.max_bytes:,} bytes; "
-                         "split it into several calls", ["body"], "request_too_large")
+        await _send_json(
+            send,
+            413,
+            "request_too_large",
+            f"request body exceeds {self.max_bytes:,} bytes; split it into several calls",
+            ["body"],
+            "request_too_large",
+        )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -165,10 +195,23 @@ def _load_error() -> str | None:
 
 
 async def _send_json(
-    send: Send, status: int, error: str, msg: str, loc: list[str | int], kind: str,
+    send: Send,
+    status: int,
+    error: str,
+    msg: str,
+    loc: list[str | int],
+    kind: str,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body = json.dumps({"error": error, "detail": [{"loc": loc, "msg": msg, "type": kind}]}).encode("utf-8")
+    body = json.dumps({"error": error, "detail": [{"loc": loc, "msg": msg, "type": kind}]}).encode(
+        "utf-8"
+    )
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": headers + (extra_headers or []),
+        }
+    )
     await send({"type": "http.response.body", "body": body, "more_body": False})

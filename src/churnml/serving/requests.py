@@ -54,7 +54,9 @@ class RequestError(ChurnmlError):
         self.status = status
         self.error = error
         self.detail = list(detail)
-        super().__init__(f"{error}: " + "; ".join(f"{_loc_text(d.loc)}: {d.msg}" for d in self.detail))
+        super().__init__(
+            f"{error}: " + "; ".join(f"{_loc_text(d.loc)}: {d.msg}" for d in self.detail)
+        )
 
     def response(self) -> ErrorResponse:
         return ErrorResponse(error=self.error, detail=self.detail)
@@ -77,24 +79,30 @@ class _Rows:
     owners: list[tuple[int, int]] = field(default_factory=list)
 
 
-@dataclass
-class RequestTables:
-    """Validated tables of some customers, and where every table row came from."""
-
-    tables: InputTables
-    positions: list[int]
-
-
-def request_frames(customers: Sequence[Customer]) -> tuple[dict[str, pd.DataFrame | None], dict[str, _Rows]]:
+def request_frames(
+    customers: Sequence[Customer],
+) -> tuple[dict[str, pd.DataFrame | None], dict[str, _Rows]]:
     """The raw (unvalidated) contract tables of ``customers``, with each row's owner."""
-    tx: dict[str, list[Any]] = {k: [] for k in ("customer_id", "order_date", "amount", "order_id", "channel")}
+    tx: dict[str, list[Any]] = {
+        k: [] for k in ("customer_id", "order_date", "amount", "order_id", "channel")
+    }
     ev: dict[str, list[Any]] = {k: [] for k in ("customer_id", "event_date", "event_type")}
     ca: dict[str, list[Any]] = {
-        k: [] for k in ("customer_id", "campaign_id", "sent_date", "action", "treated", "converted", "revenue",
-                        "channel")
+        k: []
+        for k in (
+            "customer_id",
+            "campaign_id",
+            "sent_date",
+            "action",
+            "treated",
+            "converted",
+            "revenue",
+            "channel",
+        )
     }
     cu: dict[str, list[Any]] = {
-        k: [] for k in ("customer_id", "signup_date", "consent_email", "consent_sms", "consent_push")
+        k: []
+        for k in ("customer_id", "signup_date", "consent_email", "consent_sms", "consent_push")
     }
     rows = {name: _Rows() for name in ("transactions", "customers", "events", "campaigns")}
     for i, c in enumerate(customers):
@@ -112,7 +120,15 @@ def request_frames(customers: Sequence[Customer]) -> tuple[dict[str, pd.DataFram
             ev["event_type"].append(e.event_type)
             rows["events"].owners.append((i, j))
         for j, k in enumerate(c.campaigns):
-            for name in ("campaign_id", "sent_date", "action", "treated", "converted", "revenue", "channel"):
+            for name in (
+                "campaign_id",
+                "sent_date",
+                "action",
+                "treated",
+                "converted",
+                "revenue",
+                "channel",
+            ):
                 ca[name].append(getattr(k, name))
             ca["customer_id"].append(cid)
             rows["campaigns"].owners.append((i, j))
@@ -138,7 +154,9 @@ def request_frames(customers: Sequence[Customer]) -> tuple[dict[str, pd.DataFram
     return frames, rows
 
 
-def request_tables(customers: Sequence[Customer], positions: Sequence[int] | None = None) -> InputTables:
+def request_tables(
+    customers: Sequence[Customer], positions: Sequence[int] | None = None
+) -> InputTables:
     """Validated :class:`InputTables` of ``customers`` through the data contract.
 
     Parameters
@@ -156,20 +174,27 @@ def request_tables(customers: Sequence[Customer], positions: Sequence[int] | Non
     """
     frames, rows = request_frames(customers)
     try:
-        return validate_tables(frames["transactions"], frames["customers"], frames["events"], frames["campaigns"])
+        return validate_tables(
+            frames["transactions"], frames["customers"], frames["events"], frames["campaigns"]
+        )
     except DataValidationError as err:
         pos = list(positions) if positions is not None else list(range(len(customers)))
         raise RequestError(422, "invalid_data", _locate(err, rows, pos)) from None
 
 
-def _locate(err: DataValidationError, rows: dict[str, _Rows], positions: list[int]) -> list[ErrorItem]:
+def _locate(
+    err: DataValidationError, rows: dict[str, _Rows], positions: list[int]
+) -> list[ErrorItem]:
     """Contract problems (table, column, 1-based rows) as request locations."""
     out: list[ErrorItem] = []
     for p in err.problems:
         column = None if p.column == "*" else p.column
         owners = rows.get(p.table, _Rows()).owners
         if not p.rows or not owners:
-            out.append(ErrorItem(loc=["customers"] + ([column] if column else []), msg=p.message, type="invalid_data"))
+            where: Loc = ["customers"]
+            if column:
+                where.append(column)
+            out.append(ErrorItem(loc=where, msg=p.message, type="invalid_data"))
             continue
         for r in p.rows:
             i, j = owners[r - 1]
@@ -187,20 +212,26 @@ def _duplicates(customers: Sequence[Customer]) -> list[ErrorItem]:
     out: list[ErrorItem] = []
     for i, c in enumerate(customers):
         if c.customer_id in seen:
-            out.append(ErrorItem(loc=["customers", i, "customer_id"],
-                                 msg=f"duplicate customer_id (also at customers.{seen[c.customer_id]}): "
-                                     "send all of a customer's history in one entry",
-                                 type="duplicate"))
+            out.append(
+                ErrorItem(
+                    loc=["customers", i, "customer_id"],
+                    msg=f"duplicate customer_id (also at customers.{seen[c.customer_id]}): "
+                    "send all of a customer's history in one entry",
+                    type="duplicate",
+                )
+            )
         else:
             seen[c.customer_id] = i
     return out
 
 
 def _no_history(position: int, as_of: dt.date) -> ErrorItem:
-    return ErrorItem(loc=["customers", position, "orders"],
-                     msg=f"no purchase before as_of {as_of.isoformat()}: nothing to score "
-                         "(orders on or after as_of and refunds do not count)",
-                     type="no_purchase_before_as_of")
+    return ErrorItem(
+        loc=["customers", position, "orders"],
+        msg=f"no purchase before as_of {as_of.isoformat()}: nothing to score "
+        "(orders on or after as_of and refunds do not count)",
+        type="no_purchase_before_as_of",
+    )
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -228,15 +259,26 @@ def score_customers(scorer: Scorer, customers: Sequence[Customer], as_of: dt.dat
     return found.reset_index(drop=True)
 
 
-def score_response(frame: pd.DataFrame, as_of: dt.date, model_name: str, model_version: str) -> ScoreResponse:
-    return ScoreResponse(model_name=model_name, model_version=model_version, as_of=as_of.isoformat(),
-                         results=score_results(frame))
+def score_response(
+    frame: pd.DataFrame, as_of: dt.date, model_name: str, model_version: str
+) -> ScoreResponse:
+    return ScoreResponse(
+        model_name=model_name,
+        model_version=model_version,
+        as_of=as_of.isoformat(),
+        results=score_results(frame),
+    )
 
 
-def action_response(frame: pd.DataFrame, as_of: dt.date, model_name: str, model_version: str) -> ActionResponse:
-    results = [ActionResult.model_validate({k: row[k] for k in ACTION_FIELDS}) for row in records(frame)]
-    return ActionResponse(model_name=model_name, model_version=model_version, as_of=as_of.isoformat(),
-                          results=results)
+def action_response(
+    frame: pd.DataFrame, as_of: dt.date, model_name: str, model_version: str
+) -> ActionResponse:
+    results = [
+        ActionResult.model_validate({k: row[k] for k in ACTION_FIELDS}) for row in records(frame)
+    ]
+    return ActionResponse(
+        model_name=model_name, model_version=model_version, as_of=as_of.isoformat(), results=results
+    )
 
 
 def score_results(frame: pd.DataFrame) -> list[ScoreResult]:
@@ -250,7 +292,9 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for row in frame[list(OUTPUT_COLUMNS)].to_dict(orient="records"):
         clean = {k: _plain(v) for k, v in row.items()}
         reasons = clean.get("churn_reasons")
-        clean["churn_reasons"] = json.loads(reasons) if isinstance(reasons, str) else (reasons or [])
+        clean["churn_reasons"] = (
+            json.loads(reasons) if isinstance(reasons, str) else (reasons or [])
+        )
         out.append(clean)
     return out
 
@@ -302,7 +346,10 @@ def _unique_layers(items: Sequence[BatchCustomer], members: Iterable[int]) -> li
 
 
 def _score_partition(
-    scorer: Scorer, items: Sequence[BatchCustomer], members: list[int], as_of: dt.date,
+    scorer: Scorer,
+    items: Sequence[BatchCustomer],
+    members: list[int],
+    as_of: dt.date,
     results: list[BatchItem | None],
 ) -> None:
     """Score ``members``; on a contract error, bisect to find the customers at fault."""
@@ -312,8 +359,10 @@ def _score_partition(
     except RequestError as err:
         if len(members) == 1:
             k = members[0]
-            results[k] = BatchItem(customer_id=items[k].customer_id,
-                                   error=ErrorResponse(error=err.error, detail=[_relative(d) for d in err.detail]))
+            results[k] = BatchItem(
+                customer_id=items[k].customer_id,
+                error=ErrorResponse(error=err.error, detail=[_relative(d) for d in err.detail]),
+            )
             return
         half = len(members) // 2
         _score_partition(scorer, items, members[:half], as_of, results)
@@ -326,11 +375,121 @@ def _score_partition(
         if cid in rows:
             results[k] = BatchItem(customer_id=cid, result=rows[cid])
         else:
-            results[k] = BatchItem(customer_id=cid,
-                                   error=ErrorResponse(error="no_history", detail=[_relative(_no_history(0, as_of))]))
+            results[k] = BatchItem(
+                customer_id=cid,
+                error=ErrorResponse(error="no_history", detail=[_relative(_no_history(0, as_of))]),
+            )
 
 
 def _relative(item: ErrorItem) -> ErrorItem:
     """A location inside ``customers[i]`` made relative to that customer."""
     loc = item.loc[2:] if len(item.loc) >= 2 and item.loc[0] == "customers" else item.loc
     return ErrorItem(loc=list(loc), msg=item.msg, type=item.type)
+
+
+# ------------------------------------------------------------------------------ clients
+
+
+def payload_from_tables(
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    campaigns: pd.DataFrame | None = None,
+    customer_ids: Sequence[object] | None = None,
+) -> list[dict[str, Any]]:
+    """Request ``customers`` entries built from contract-shaped tables (raw or validated).
+
+    The inverse of :func:`request_frames`: what a client (or a test, or a benchmark)
+    sends to score the customers of batch files over HTTP. Timestamps become
+    ISO-8601 strings; missing optional values are left out.
+
+    Parameters
+    ----------
+    transactions, customers, events, campaigns
+        Tables as the data contract describes them.
+    customer_ids
+        Customers to include, in this order (default: every customer with a transaction).
+    """
+    ids = [
+        str(c)
+        for c in (
+            customer_ids
+            if customer_ids is not None
+            else pd.unique(transactions["customer_id"].astype(str))
+        )
+    ]
+    wanted = set(ids)
+
+    def rows(frame: pd.DataFrame | None) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        if frame is None:
+            return out
+        keep = frame[frame["customer_id"].astype(str).isin(wanted)]
+        for row in keep.to_dict(orient="records"):
+            cid = str(row.pop("customer_id"))
+            out[cid].append(
+                {k: _json_value(v) for k, v in row.items() if _json_value(v) is not None}
+            )
+        return out
+
+    orders, evs, camps = rows(transactions), rows(events), rows(campaigns)
+    attrs = rows(customers)
+    order_fields = {"order_date", "amount", "order_id", "channel"}
+    event_fields = {"event_date", "event_type"}
+    campaign_fields = {
+        "campaign_id",
+        "sent_date",
+        "action",
+        "treated",
+        "converted",
+        "revenue",
+        "channel",
+    }
+    out = []
+    for cid in ids:
+        entry: dict[str, Any] = {
+            "customer_id": cid,
+            "orders": [{k: v for k, v in o.items() if k in order_fields} for o in orders[cid]],
+        }
+        if evs[cid]:
+            entry["events"] = [{k: v for k, v in e.items() if k in event_fields} for e in evs[cid]]
+        if camps[cid]:
+            entry["campaigns"] = [
+                {k: _campaign_value(k, v) for k, v in c.items() if k in campaign_fields}
+                for c in camps[cid]
+            ]
+        if attrs[cid]:
+            a = attrs[cid][0]
+            if a.get("signup_date") is not None:
+                entry["signup_date"] = a["signup_date"]
+            for flag in ("consent_email", "consent_sms", "consent_push"):
+                if flag in a:
+                    entry[flag] = _truthy(a[flag])
+        out.append(entry)
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "t", "yes", "y", "1", "1.0"}
+    return bool(value)
+
+
+def _campaign_value(key: str, value: Any) -> Any:
+    if key in ("treated", "converted"):
+        return _truthy(value)
+    if key == "revenue":
+        return float(value)
+    return value

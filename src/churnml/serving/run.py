@@ -12,13 +12,17 @@ SERVICE_TARGET = "churnml.serving.service:ChurnService"
 
 def serve_command(host: str = "127.0.0.1", port: int = 3000) -> list[str]:
     """The ``bentoml serve`` command line of the churnml service."""
-    bentoml = shutil.which("bentoml", path=os.path.dirname(sys.executable)) or shutil.which("bentoml")
+    bentoml = shutil.which("bentoml", path=os.path.dirname(sys.executable)) or shutil.which(
+        "bentoml"
+    )
     launcher = [bentoml] if bentoml else [sys.executable, "-m", "bentoml"]
     return [*launcher, "serve", SERVICE_TARGET, "--host", host, "--port", str(port)]
 
 
 def serve_environment(
-    model_uri: str | None = None, api_key: str | None = None, workers: int | None = None,
+    model_uri: str | None = None,
+    api_key: str | None = None,
+    workers: int | None = None,
     base: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of the server process: the caller's, plus the given settings.
@@ -37,7 +41,10 @@ def serve_environment(
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 3000, model_uri: str | None = None, api_key: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    model_uri: str | None = None,
+    api_key: str | None = None,
     workers: int | None = None,
 ) -> None:
     """Replace this process by ``bentoml serve`` of the churnml service (does not return).

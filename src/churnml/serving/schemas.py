@@ -22,7 +22,14 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 #: Customers per ``score`` / ``next_best_action`` request.
 MAX_CUSTOMERS = 1_000
@@ -54,9 +61,13 @@ def _check_timestamp(value: str) -> str:
     """Reject calendar-invalid or out-of-range timestamps; keep the string as sent."""
     text = value.strip()
     if not _TIMESTAMP_RE.match(text):
-        raise ValueError("expected an ISO-8601 date or timestamp, e.g. 2024-03-31 or 2024-03-31T18:05:00+02:00")
+        raise ValueError(
+            "expected an ISO-8601 date or timestamp, e.g. 2024-03-31 or 2024-03-31T18:05:00+02:00"
+        )
     # fromisoformat accepts at most 6 fractional digits; the contract accepts 9.
-    normalised = _FRACTION_RE.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text.replace(" ", "T", 1))
+    normalised = _FRACTION_RE.sub(
+        lambda m: "." + m.group(1)[:6].ljust(6, "0"), text.replace(" ", "T", 1)
+    )
     try:
         parsed = dt.datetime.fromisoformat(normalised)
     except ValueError:
@@ -90,16 +101,28 @@ Timestamp = Annotated[
     str,
     StringConstraints(pattern=_TIMESTAMP_PATTERN, max_length=40),
     AfterValidator(_check_timestamp),
-    Field(description="ISO-8601 date or timestamp, optionally with an offset (local clock is kept)."),
+    Field(
+        description="ISO-8601 date or timestamp, optionally with an offset (local clock is kept)."
+    ),
 ]
 Date = Annotated[dt.date, BeforeValidator(_check_date), AfterValidator(_date_in_range)]
 Id = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+    ),
 ]
 Label = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LABEL_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=MAX_LABEL_LENGTH,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+    ),
 ]
 Money = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)]
 
@@ -123,8 +146,10 @@ class Event(_Request):
     """One behavioural event (e-mail open or click, site visit, cart abandon, ...)."""
 
     event_date: Timestamp
-    event_type: Label = Field(description="email_open, email_click, site_visit, app_session, cart_abandon, "
-                                          "support_ticket (others are kept and counted as other).")
+    event_type: Label = Field(
+        description="email_open, email_click, site_visit, app_session, cart_abandon, "
+        "support_ticket (others are kept and counted as other)."
+    )
 
 
 class CampaignContact(_Request):
@@ -133,10 +158,14 @@ class CampaignContact(_Request):
     campaign_id: Id
     sent_date: Timestamp
     action: Label = Field(description="Action id from the action catalogue, e.g. email_reminder.")
-    treated: bool = Field(True, description="False for a held-out control customer (nothing was sent).")
+    treated: bool = Field(
+        True, description="False for a held-out control customer (nothing was sent)."
+    )
     converted: bool = Field(False, description="Purchased within the campaign's response window.")
     revenue: Money = 0.0
-    channel: Label | None = Field(None, description="Channel of the contact; default: the action's channel.")
+    channel: Label | None = Field(
+        None, description="Channel of the contact; default: the action's channel."
+    )
 
 
 class Customer(_Request):
@@ -161,9 +190,19 @@ class BatchCustomer(Customer):
 EXAMPLE_CUSTOMER: dict[str, Any] = {
     "customer_id": "C0000042",
     "orders": [
-        {"order_date": "2024-03-02T10:58:15", "amount": 54.9, "order_id": "O1", "channel": "online"},
+        {
+            "order_date": "2024-03-02T10:58:15",
+            "amount": 54.9,
+            "order_id": "O1",
+            "channel": "online",
+        },
         {"order_date": "2024-06-18", "amount": 31.5, "order_id": "O2", "channel": "store"},
-        {"order_date": "2024-09-27T18:05:00+02:00", "amount": 78.0, "order_id": "O3", "channel": "app"},
+        {
+            "order_date": "2024-09-27T18:05:00+02:00",
+            "amount": 78.0,
+            "order_id": "O3",
+            "channel": "app",
+        },
         {"order_date": "2024-10-03", "amount": -20.0, "order_id": "O4", "channel": "online"},
     ],
     "events": [
@@ -171,8 +210,14 @@ EXAMPLE_CUSTOMER: dict[str, Any] = {
         {"event_date": "2024-12-02T21:40:00", "event_type": "site_visit"},
     ],
     "campaigns": [
-        {"campaign_id": "winback-2024-09", "sent_date": "2024-09-03", "action": "email_reminder",
-         "treated": True, "converted": True, "revenue": 78.0},
+        {
+            "campaign_id": "winback-2024-09",
+            "sent_date": "2024-09-03",
+            "action": "email_reminder",
+            "treated": True,
+            "converted": True,
+            "revenue": 78.0,
+        },
     ],
     "signup_date": "2023-12-06",
     "consent_email": True,
@@ -191,7 +236,8 @@ class ScoreRequest(_Request):
     model_config = ConfigDict(json_schema_extra={"example": EXAMPLE_REQUEST})
 
     as_of: Date | None = Field(
-        None, description="Scoring cut-off (exclusive: history strictly before it counts); default: today."
+        None,
+        description="Scoring cut-off (exclusive: history strictly before it counts); default: today.",
     )
     customers: list[Customer] = Field(min_length=1, max_length=MAX_CUSTOMERS)
 
@@ -203,8 +249,12 @@ class ChurnReason(BaseModel):
     """One reason code: a feature and its signed contribution to the churn score."""
 
     feature: str
-    value: float | None = Field(None, description="The customer's value of the feature (null when missing).")
-    contribution: float = Field(description="TreeSHAP contribution in log-odds; positive raises churn risk.")
+    value: float | None = Field(
+        None, description="The customer's value of the feature (null when missing)."
+    )
+    contribution: float = Field(
+        description="TreeSHAP contribution in log-odds; positive raises churn risk."
+    )
     description: str = ""
 
 
@@ -215,7 +265,9 @@ class ScoreResult(BaseModel):
     as_of: str
     p_alive: float | None
     expected_purchases: float | None = Field(description="Expected purchases over the horizon.")
-    p_no_purchase: float | None = Field(description="Probability of no purchase in the churn window.")
+    p_no_purchase: float | None = Field(
+        description="Probability of no purchase in the churn window."
+    )
     expected_order_value: float | None
     clv: float | None = Field(description="Discounted customer lifetime value over the horizon.")
     expected_days_to_next_purchase: float | None

@@ -39,7 +39,7 @@ import datetime as dt
 import gc
 import logging
 import os
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import bentoml
 from fastapi import FastAPI
@@ -92,8 +92,12 @@ def _workers() -> int:
         return 1
 
 
-def _error(status: int, error: str, msg: str, loc: list[str | int] | None = None, kind: str | None = None) -> JSONResponse:
-    body = ErrorResponse.model_validate({"error": error, "detail": [{"loc": loc or [], "msg": msg, "type": kind or error}]})
+def _error(
+    status: int, error: str, msg: str, loc: list[str | int] | None = None, kind: str | None = None
+) -> JSONResponse:
+    body = ErrorResponse.model_validate(
+        {"error": error, "detail": [{"loc": loc or [], "msg": msg, "type": kind or error}]}
+    )
     return JSONResponse(body.model_dump(), status_code=status)
 
 
@@ -127,14 +131,24 @@ class ChurnService:
             _tune_for_serving(bundle)
             self.scorer = Scorer(bundle)
             self.bundle = bundle
-            logger.info("loaded %s version %s from %s", bundle.model_name, bundle.model_version, self.model_uri)
+            logger.info(
+                "loaded %s version %s from %s",
+                bundle.model_name,
+                bundle.model_version,
+                self.model_uri,
+            )
             self._warm_up()
         except ChurnmlError as err:
             self.load_error = f"no model loaded from {self.model_uri}: {err}"
         except Exception as err:  # a broken store or artifact must not crash-loop the worker
-            self.load_error = f"no model loaded from {self.model_uri}: {type(err).__name__}: {str(err)[:300]}"
+            self.load_error = (
+                f"no model loaded from {self.model_uri}: {type(err).__name__}: {str(err)[:300]}"
+            )
         if self.load_error:
-            logger.error("%s; /readyz answers 503 until the service is restarted with a model", self.load_error)
+            logger.error(
+                "%s; /readyz answers 503 until the service is restarted with a model",
+                self.load_error,
+            )
         # Objects alive now (modules, model) never need collecting: keep them out of
         # the full collections that otherwise cause latency spikes.
         gc.collect()
@@ -175,7 +189,9 @@ class ChurnService:
         try:
             frame = score_customers(self.scorer, request.customers, as_of)
         except RequestError as err:
-            logger.info("score: %d %s (%d customers)", err.status, err.error, len(request.customers))
+            logger.info(
+                "score: %d %s (%d customers)", err.status, err.error, len(request.customers)
+            )
             return JSONResponse(err.body(), status_code=err.status)
         return score_response(frame, as_of, self.bundle.model_name, self.bundle.model_version)
 
@@ -192,15 +208,26 @@ class ChurnService:
         try:
             frame = score_customers(self.scorer, request.customers, as_of)
         except RequestError as err:
-            logger.info("next_best_action: %d %s (%d customers)", err.status, err.error, len(request.customers))
+            logger.info(
+                "next_best_action: %d %s (%d customers)",
+                err.status,
+                err.error,
+                len(request.customers),
+            )
             return JSONResponse(err.body(), status_code=err.status)
         return action_response(frame, as_of, self.bundle.model_name, self.bundle.model_version)
 
-    @bentoml.api(route="/score_batch", batchable=True, max_batch_size=BATCH_MAX_SIZE,
-                 max_latency_ms=BATCH_MAX_LATENCY_MS)
+    @bentoml.api(
+        route="/score_batch",
+        batchable=True,
+        max_batch_size=BATCH_MAX_SIZE,
+        max_latency_ms=BATCH_MAX_LATENCY_MS,
+    )
     def score_batch(
         self,
-        customers: Annotated[list[BatchCustomer], Field(min_length=1, max_length=MAX_BATCH_CUSTOMERS)],
+        customers: Annotated[
+            list[BatchCustomer], Field(min_length=1, max_length=MAX_BATCH_CUSTOMERS)
+        ],
     ) -> list[BatchItem]:
         """Bulk scoring: concurrent calls are merged into larger model calls (adaptive batching).
 
@@ -211,27 +238,44 @@ class ChurnService:
         """
         if self.scorer is None:
             error = ErrorResponse.model_validate(
-                {"error": "model_not_loaded", "detail": [{"loc": [], "msg": self.load_error or "no model loaded",
-                                                          "type": "model_not_loaded"}]})
+                {
+                    "error": "model_not_loaded",
+                    "detail": [
+                        {
+                            "loc": [],
+                            "msg": self.load_error or "no model loaded",
+                            "type": "model_not_loaded",
+                        }
+                    ],
+                }
+            )
             return [BatchItem(customer_id=c.customer_id, error=error) for c in customers]
         return score_batch(self.scorer, customers, dt.date.today())
 
     # ------------------------------------------------------------------- lookups
 
     @lookups.get(
-        "/model", response_model=ModelInfo, tags=["Service APIs"],
+        "/model",
+        response_model=ModelInfo,
+        tags=["Service APIs"],
         responses={503: {"model": ErrorResponse, "description": "No model loaded"}},
     )
     def model(self) -> Any:
         """The loaded model: name, version, training dates, parameters and metrics."""
         if self.bundle is None:
             return _error(503, "model_not_loaded", self.load_error or "no model loaded")
-        return ModelInfo.model_validate({**_finite(self.bundle.describe()), "model_uri": self.model_uri})
+        return ModelInfo.model_validate(
+            {**_finite(self.bundle.describe()), "model_uri": self.model_uri}
+        )
 
     @lookups.get(
-        "/customers/{customer_id}", response_model=PublishedScore, tags=["Service APIs"],
-        responses={404: {"model": ErrorResponse, "description": "No published score for this customer"},
-                   503: {"model": ErrorResponse, "description": "Score table unavailable"}},
+        "/customers/{customer_id}",
+        response_model=PublishedScore,
+        tags=["Service APIs"],
+        responses={
+            404: {"model": ErrorResponse, "description": "No published score for this customer"},
+            503: {"model": ErrorResponse, "description": "Score table unavailable"},
+        },
     )
     def customer(
         self, customer_id: Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -242,18 +286,26 @@ class ChurnService:
 
             row = latest_score(customer_id.strip())
         except ImportError:
-            return _error(503, "scores_unavailable", "this churnml build cannot read published scores")
+            return _error(
+                503, "scores_unavailable", "this churnml build cannot read published scores"
+            )
         except ChurnmlError as err:
             return _error(503, "scores_unavailable", str(err))
-        except Exception as err:  # a database that is down is not the client's fault, nor a bug here
+        except (
+            Exception
+        ) as err:  # a database that is down is not the client's fault, nor a bug here
             logger.warning("score table lookup failed: %s", type(err).__name__)
-            return _error(503, "scores_unavailable", f"the score table cannot be read ({type(err).__name__})")
+            return _error(
+                503, "scores_unavailable", f"the score table cannot be read ({type(err).__name__})"
+            )
         if row is None:
-            return _error(404, "not_found", "no published score for this customer", ["path", "customer_id"])
+            return _error(
+                404, "not_found", "no published score for this customer", ["path", "customer_id"]
+            )
         return PublishedScore.model_validate(_published(row))
 
 
-ChurnService.add_asgi_middleware(RequestGuard)
+cast("bentoml.Service[Any]", ChurnService).add_asgi_middleware(RequestGuard)
 
 
 def _tune_for_serving(bundle: ModelBundle) -> None:
@@ -279,7 +331,10 @@ def _published(row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as the response model expects it (reasons parsed, dates as text)."""
     import json
 
-    out = {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in _finite(dict(row)).items()}
+    out = {
+        k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
+        for k, v in _finite(dict(row)).items()
+    }
     if isinstance(out.get("churn_reasons"), str):
         try:
             out["churn_reasons"] = json.loads(out["churn_reasons"])
@@ -300,9 +355,8 @@ class _HideInputs(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from pydantic import ValidationError
-
         from bentoml.exceptions import BentoMLException
+        from pydantic import ValidationError
 
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, ValidationError):
@@ -313,7 +367,10 @@ class _HideInputs(logging.Filter):
         else:
             return True
         record.args = ()
-        record.levelno, record.levelname = logging.WARNING, "WARNING"  # the client's fault, not ours
+        record.levelno, record.levelname = (
+            logging.WARNING,
+            "WARNING",
+        )  # the client's fault, not ours
         record.exc_info = None
         record.exc_text = None
         return True

@@ -1,0 +1,298 @@
+"""Publishing batch scores to a SQL table that the HTTP service reads.
+
+``churnml score --publish [URL]`` writes the scored rows into a table
+(``customer_scores`` by default) of any SQLAlchemy database: an embedded SQLite
+file at ``$CHURNML_HOME/scores.db`` unless a URL such as
+``postgresql+psycopg://user@host/db`` is given. The service answers
+``GET /customers/{customer_id}`` with :func:`latest_score`.
+
+- One row per customer, model version and ``as_of``, with every column of
+  :data:`~churnml.scoring.scorer.OUTPUT_COLUMNS` plus ``published_at``.
+- Publishing the same model name, version and ``as_of`` again replaces those rows
+  in one transaction: a reader sees the old rows or the new ones, never a mix.
+- ``customer_id`` is indexed, so a lookup is one index probe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from churnml.data.io import table_format
+from churnml.errors import ChurnmlError
+from churnml.scoring.scorer import OUTPUT_COLUMNS
+
+DEFAULT_TABLE = "customer_scores"
+PUBLISHED_AT = "published_at"
+
+_FLOAT_COLUMNS = frozenset(
+    (
+        "p_alive",
+        "expected_purchases",
+        "p_no_purchase",
+        "expected_order_value",
+        "clv",
+        "expected_days_to_next_purchase",
+        "churn_probability",
+        "expected_incremental_value",
+    )
+)
+_TEXT_COLUMNS = frozenset(("churn_reasons", "action_reason"))
+_KEY = ("model_name", "model_version", "as_of")
+_INSERT_ROWS = 10_000
+
+
+def default_url() -> str:
+    """``sqlite:///$CHURNML_HOME/scores.db``."""
+    from churnml.tracking import churnml_home
+
+    return f"sqlite:///{churnml_home() / 'scores.db'}"
+
+
+def _resolve(url: str | None) -> str:
+    return url or os.environ.get("CHURNML_SCORES_URL") or default_url()
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
+    """One engine (connection pool) per URL, created on first use."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by a publish
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    return engine
+
+
+def scores_table(name: str = DEFAULT_TABLE, metadata: MetaData | None = None) -> Table:
+    """The SQLAlchemy definition of the scores table."""
+    columns: list[Column[Any]] = []
+    for c in OUTPUT_COLUMNS:
+        if c in _FLOAT_COLUMNS:
+            columns.append(Column(c, Float(precision=53), nullable=True))
+        elif c == "control_group":
+            columns.append(Column(c, Boolean, nullable=False))
+        elif c in _TEXT_COLUMNS:
+            columns.append(Column(c, Text, nullable=True))
+        else:
+            columns.append(Column(c, String(255), nullable=False))
+    columns.append(Column(PUBLISHED_AT, String(32), nullable=False))
+    return Table(
+        name,
+        metadata if metadata is not None else MetaData(),
+        *columns,
+        Index(f"ix_{name}_customer_id", "customer_id"),
+        Index(f"ix_{name}_version", *_KEY),
+    )
+
+
+def _ensure_table(engine: Engine, name: str) -> Table:
+    table = scores_table(name)
+    existing = inspect(engine)
+    if existing.has_table(name):
+        have = {c["name"] for c in existing.get_columns(name)}
+        missing = [c.name for c in table.columns if c.name not in have]
+        if missing:
+            raise ChurnmlError(
+                f"table {name} exists without the columns {', '.join(missing)}: drop it or "
+                f"publish to another table"
+            )
+    else:
+        table.metadata.create_all(engine)
+    return table
+
+
+def _records(frame: pd.DataFrame, published_at: str) -> list[dict[str, Any]]:
+    out = frame[list(OUTPUT_COLUMNS)].copy()
+    for c in _FLOAT_COLUMNS:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    out["control_group"] = out["control_group"].astype(bool)
+    for c in OUTPUT_COLUMNS:
+        if c not in _FLOAT_COLUMNS and c != "control_group":
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+            out[c] = out[c].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    out[PUBLISHED_AT] = published_at
+    records = out.to_dict(orient="records")
+    for r in records:  # NaN is not a SQL value
+        for c in _FLOAT_COLUMNS:
+            v = r[c]
+            if v != v:
+                r[c] = None
+    return records
+
+
+def publish_scores(
+    frame: pd.DataFrame | Iterable[pd.DataFrame],
+    url: str | None = None,
+    table: str = DEFAULT_TABLE,
+) -> int:
+    """Write scored rows to a SQL table, replacing those of the same model version and as_of.
+
+    Parameters
+    ----------
+    frame
+        Output of :class:`~churnml.scoring.scorer.Scorer` (or the batch file),
+        or an iterable of such frames (e.g. record batches of a large file).
+        Every chunk must carry the columns of ``OUTPUT_COLUMNS``.
+    url
+        SQLAlchemy URL; default ``$CHURNML_SCORES_URL``, else
+        ``sqlite:///$CHURNML_HOME/scores.db``.
+    table
+        Table name; created (with an index on ``customer_id``) if missing.
+
+    Returns
+    -------
+    int
+        Rows written.
+
+    The rows of every (model_name, model_version, as_of) seen in the input are
+    deleted and the new rows inserted in one transaction.
+    """
+    chunks: Iterator[pd.DataFrame] = (
+        iter([frame]) if isinstance(frame, pd.DataFrame) else iter(frame)
+    )
+    resolved = _resolve(url)
+    engine = _engine(resolved)
+    published_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    written = 0
+    try:
+        target = _ensure_table(engine, table)
+        with engine.begin() as conn:
+            cleared: set[tuple[str, str, str]] = set()
+            for chunk in chunks:
+                missing = [c for c in OUTPUT_COLUMNS if c not in chunk.columns]
+                if missing:
+                    raise ChurnmlError(
+                        f"cannot publish: the scores lack the columns {', '.join(missing)}"
+                    )
+                if chunk.empty:
+                    continue
+                keys = (
+                    chunk[list(_KEY)]
+                    .astype(str)
+                    .drop_duplicates()
+                    .itertuples(index=False, name=None)
+                )
+                for key in keys:
+                    if key not in cleared:
+                        conn.execute(
+                            delete(target).where(
+                                *(target.c[k] == v for k, v in zip(_KEY, key, strict=True))
+                            )
+                        )
+                        cleared.add(key)
+                records = _records(chunk, published_at)
+                for start in range(0, len(records), _INSERT_ROWS):
+                    conn.execute(target.insert(), records[start : start + _INSERT_ROWS])
+                written += len(records)
+    except SQLAlchemyError as err:
+        raise ChurnmlError(
+            f"cannot publish scores to {_safe(resolved)}: {str(err).splitlines()[0]}"
+        ) from None
+    return written
+
+
+def publish_file(
+    path: str | os.PathLike[str],
+    url: str | None = None,
+    table: str = DEFAULT_TABLE,
+    batch_rows: int = 100_000,
+) -> int:
+    """:func:`publish_scores` of a batch output file (Parquet file/folder or CSV), in chunks."""
+    p = Path(path)
+    if table_format(p) == "parquet":
+        files = (
+            sorted(f for f in p.rglob("*.parquet") if not f.name.startswith((".", "_")))
+            if p.is_dir()
+            else [p]
+        )
+        chunks: Iterable[pd.DataFrame] = (
+            b.to_pandas()
+            for f in files
+            for b in pq.ParquetFile(f).iter_batches(batch_size=batch_rows)
+        )
+    else:
+        text = {c: str for c in OUTPUT_COLUMNS if c not in _FLOAT_COLUMNS and c != "control_group"}
+        chunks = pd.read_csv(
+            p,
+            dtype=text,
+            keep_default_na=False,
+            na_values={c: [""] for c in _FLOAT_COLUMNS},
+            chunksize=batch_rows,
+        )
+    return publish_scores(chunks, url=url, table=table)
+
+
+def latest_score(
+    customer_id: str, url: str | None = None, table: str = DEFAULT_TABLE
+) -> dict[str, Any] | None:
+    """The most recent published scores of one customer, or ``None``.
+
+    "Most recent" is the latest ``as_of``, then the latest publication. The
+    values are plain Python: the columns of ``OUTPUT_COLUMNS`` (``churn_reasons``
+    is the JSON text of the batch output) and ``published_at``. Returns ``None``
+    when the customer (or the table) is unknown.
+    """
+    engine = _engine(_resolve(url))
+    target = scores_table(table)
+    query = (
+        select(target)
+        .where(target.c.customer_id == str(customer_id))
+        .order_by(target.c.as_of.desc(), target.c[PUBLISHED_AT].desc())
+        .limit(1)
+    )
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+    except SQLAlchemyError as err:
+        if not inspect(engine).has_table(table):
+            return None
+        raise ChurnmlError(f"cannot read scores: {str(err).splitlines()[0]}") from None
+    if row is None:
+        return None
+    out = dict(row)
+    out["control_group"] = bool(out["control_group"])
+    return out
+
+
+def _safe(url: str) -> str:
+    """A URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # only for a message
+        return "the database"
