@@ -20,3 +20,26 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+# A model trained once per test session, shared by the scoring, batch, Spark and HTTP
+# service tests. Defined once: append other shared fixtures below rather than redefining it.
+if "trained_model" not in globals():
+
+    @pytest.fixture(scope="session")
+    def trained_model(_isolated_environment: None) -> object:
+        """``churnml.pipeline.train`` on ~1,500 simulated customers as of 2025-01-01.
+
+        Returns the ``TrainResult`` (``.bundle``, ``.model_uri``, ``.version``); the
+        model is logged and registered in the session's isolated ``$CHURNML_HOME``.
+        """
+        from churnml.config import Config
+        from churnml.pipeline import train
+
+        config = Config.from_dict(
+            {
+                "data": {"dataset": "simulated", "simulate_customers": 1500},
+                "time": {"as_of": "2025-01-01"},
+            }
+        )
+        return train(config, show_progress=False)

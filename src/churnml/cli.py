@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -211,8 +212,64 @@ def demo(
     out.print(f"\nBrowse the run: {result.training.run_url_hint}")
 
 
+@app.command()
+@_friendly
+def lift(
+    contacts: Annotated[Path, typer.Option(help="Campaign contacts: `churnml score` output or a campaigns table.")],
+    transactions: Annotated[Path, typer.Option(help="Transactions including the weeks after the send date.")],
+    sent_date: DateOpt = None,
+    window_days: Annotated[int, typer.Option(min=1, help="Response window after the send date.")] = 30,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the table, report and plot.")] = Path("lift"),
+    campaign_id: Annotated[str, typer.Option(help="Id given to the outcomes written as campaign history.")] = "campaign",
+    log_mlflow: Annotated[bool, typer.Option(help="Log the report to MLflow (experiment churnml-lift).")] = True,
+) -> None:
+    """Measure a finished campaign: incremental conversion and revenue, treated vs control."""
+    from churnml.actions.lift import measure_lift
+    from churnml.data import read_table, validate_transactions, write_table
+
+    plan = read_table(contacts, "contacts")
+    if "sent_date" not in plan.columns and sent_date is None and "as_of" in plan.columns:
+        plan = plan.assign(sent_date=pd.to_datetime(plan["as_of"]))
+    elif "sent_date" in plan.columns:
+        plan = plan.assign(sent_date=pd.to_datetime(plan["sent_date"]))
+    tx = validate_transactions(read_table(transactions, "transactions"))
+    try:
+        report = measure_lift(plan, tx, window_days=window_days, sent_date=sent_date)
+    except ValueError as e:  # contacts missing the treated/control flag and similar
+        raise ChurnmlError(f"contacts: {e}") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(report.to_frame(), out_dir / "lift.csv")
+    (out_dir / "lift.md").write_text(report.to_markdown())
+    plot = report.plot(out_dir / "lift.png")
+    write_table(report.as_campaign_history(campaign_id), out_dir / "campaign_history.csv")
+    out.print(report.to_markdown())
+    out.print(f"Wrote {out_dir}/lift.csv, lift.md, lift.png and campaign_history.csv "
+              "(use it as --campaigns history for the next training).")
+    if log_mlflow:
+        import mlflow
+
+        from churnml.tracking import configure_mlflow
+
+        configure_mlflow(experiment="churnml-lift")
+        with mlflow.start_run(run_name=f"lift-{campaign_id}") as run:
+            overall = report.to_frame().iloc[0]
+            mlflow.log_metrics({k: float(v) for k, v in overall.items()
+                                if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v)})
+            for path in (out_dir / "lift.csv", out_dir / "lift.md", plot):
+                mlflow.log_artifact(str(path), artifact_path="lift")
+        out.print(f"MLflow run {run.info.run_id} (experiment churnml-lift)")
+
+
 def main() -> None:
     """Entry point of the ``churnml`` script."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err, show_time=False, show_path=False)])
+    for noisy in ("mlflow", "alembic", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         app()
     except BrokenPipeError:  # e.g. `churnml ... | head`

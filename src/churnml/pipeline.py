@@ -39,10 +39,7 @@ from churnml.data.contract import InputTables, validate_tables
 from churnml.data.load import load_tables
 from churnml.datasets import load_cdnow, simulate
 from churnml.errors import ChurnmlError, ConfigError
-try:
-    from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
-except ImportError:  # TEMP
-    pass
+from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
 from churnml.evaluation.ltv_diagnostics import write_ltv_diagnostics
 from churnml.features import build_features, churn_labels, rfm_summary
 from churnml.models.churn import ChurnModel
@@ -155,10 +152,13 @@ def fit_uplift(tables: InputTables, config: Config, as_of: pd.Timestamp) -> tupl
     return UpliftModel.prior(catalogue.prior_uplifts()), info
 
 
-def _champion_metric(
-    config: Config, rows: EvaluationRows, tables: InputTables
-) -> tuple[float | None, str | None]:
-    """The champion's promotion metric on this run's evaluation rows (None without champion)."""
+def _champion_metric(config: Config, rows: EvaluationRows) -> tuple[float | None, str | None]:
+    """The champion's promotion metric on this run's evaluation rows (None without champion).
+
+    The champion's churn model scores exactly the inputs the challenger was judged
+    on (features and LTV outputs as of the evaluation cut-off, LTV fitted before
+    it), so the comparison is like for like and leaks nothing from after the cut-off.
+    """
     from mlflow.tracking import MlflowClient
 
     name = config.tracking.model_name
@@ -166,8 +166,7 @@ def _champion_metric(
     if champion is None:
         return None, None
     bundle = load_bundle(f"models:/{name}@{CHAMPION}")
-    scored = Scorer(bundle).score(tables, rows.cutoff).set_index("customer_id")
-    proba = scored["churn_probability"].reindex(rows.inputs.index.astype(str)).to_numpy(dtype=float)
+    proba = bundle.churn.predict_proba(rows.inputs)
     report = evaluate_churn(rows.labels.to_numpy(), proba, rows.inputs)
     return report.metrics.get(config.tracking.promotion_metric), str(champion.version)
 
@@ -271,7 +270,7 @@ def train(config: Config, tables: InputTables | None = None, show_progress: bool
                 decision: PromotionDecision | None = None
                 if config.tracking.register_model:
                     name = config.tracking.model_name
-                    champion_value, champion_version = _champion_metric(config, rows, tables)
+                    champion_value, champion_version = _champion_metric(config, rows)
                     mv = register_version(client, name, info.model_uri, run.info.run_id)
                     version = str(mv.version)
                     metric = config.tracking.promotion_metric

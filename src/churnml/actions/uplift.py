@@ -281,6 +281,7 @@ class UpliftModel:
         self.n_treated_ = {}
         self.propensity_ = {}
         self.mean_outcome_ = {self.control_label: float(outcome[is_control].mean())}
+        self.offsets_: dict[str, float] = {}
         for a in sorted(set(arm) - {self.control_label}):
             mine = arm == a
             n = int(mine.sum())
@@ -296,12 +297,20 @@ class UpliftModel:
             self.n_treated_[a] = n
             self.propensity_[a] = n / (n + self.n_control_)
             self.mean_outcome_[a] = float(outcome[mine].mean())
-            # The action's model starts from the control model's log-odds: it learns the shift.
+            # The action's model starts from the control model's log-odds plus the
+            # action's average shift (solved exactly, so the average effect is learned
+            # even when the regularised effect trees find no split); trees add how the
+            # shift varies between customers.
+            self.offsets_[a] = _average_shift(logit_c[mine], outcome[mine])
             self.models_[a] = self._train(
-                matrix[mine], outcome[mine], "binary", effect=True, init_score=logit_c[mine]
+                matrix[mine],
+                outcome[mine],
+                "binary",
+                effect=True,
+                init_score=logit_c[mine] + self.offsets_[a],
             )
             if self.learner == "x":
-                shift = _score(self.models_[a], matrix[is_control], raw=True)
+                shift = self.offsets_[a] + _score(self.models_[a], matrix[is_control], raw=True)
                 mu_a_control = _sigmoid(logit_c[is_control] + shift)
                 d1 = outcome[mine] - mu_c_all[mine]
                 d0 = mu_a_control - outcome[is_control]
@@ -346,7 +355,7 @@ class UpliftModel:
                 tau0 = _score(self.models_[f"tau0:{a}"], matrix)
                 cols[a] = g * tau0 + (1.0 - g) * tau1
             else:
-                shift = _score(self.models_[a], matrix, raw=True)
+                shift = self.offsets_.get(a, 0.0) + _score(self.models_[a], matrix, raw=True)
                 cols[a] = _sigmoid(logit_c + shift) - mu_c
         out = pd.DataFrame(cols, index=X.index)
         out[SOURCE_COLUMN] = "learned"
@@ -388,6 +397,7 @@ class UpliftModel:
             out["n_treated"] = dict(self.n_treated_)
             out["propensity"] = dict(self.propensity_)
             out["mean_outcome"] = dict(self.mean_outcome_)
+            out["offsets"] = dict(self.offsets_)
             out["models"] = {k: b.model_to_string() for k, b in self.models_.items()}
         return out
 
@@ -408,8 +418,25 @@ class UpliftModel:
             model.n_treated_ = {k: int(v) for k, v in data["n_treated"].items()}
             model.propensity_ = {k: float(v) for k, v in data["propensity"].items()}
             model.mean_outcome_ = {k: float(v) for k, v in data["mean_outcome"].items()}
+            model.offsets_ = {k: float(v) for k, v in data.get("offsets", {}).items()}
             model.models_ = {k: lgb.Booster(model_str=s) for k, s in data["models"].items()}
         return model
+
+
+def _average_shift(logit: np.ndarray, outcome: np.ndarray) -> float:
+    """Constant ``c`` with ``mean(sigmoid(logit + c)) == mean(outcome)`` (Newton steps)."""
+    target = float(outcome.mean())
+    if target <= 0.0 or target >= 1.0:
+        return 0.0
+    c = 0.0
+    for _ in range(50):
+        p = _sigmoid(logit + c)
+        gap = float(p.mean()) - target
+        slope = float((p * (1.0 - p)).mean())
+        if abs(gap) < 1e-12 or slope <= 0.0:
+            break
+        c -= gap / slope
+    return c
 
 
 def _score(booster: lgb.Booster, matrix: np.ndarray, raw: bool = False) -> np.ndarray:

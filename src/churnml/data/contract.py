@@ -12,7 +12,7 @@ transactions  customer_id (str), order_date (datetime64, naive local time),
               amount (float64; negative = refund), channel (str, "unknown"
               when absent). Rows sharing an ``order_id`` are merged into one order.
 customers     customer_id (unique str), signup_date (datetime64, NaT allowed),
-              consent_email / consent_sms / consent_push (bool; missing = False),
+              consent_email / consent_sms / consent_push / consent_call (bool; missing = False),
               free attribute columns kept as they are.
 events        customer_id, event_date, event_type (str).
 campaigns     customer_id, campaign_id, sent_date, action, treated (bool),
@@ -41,7 +41,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "support_ticket",
 )
 
-CONSENT_COLUMNS: tuple[str, ...] = ("consent_email", "consent_sms", "consent_push")
+CONSENT_COLUMNS: tuple[str, ...] = ("consent_email", "consent_sms", "consent_push", "consent_call")
 
 _MAX_EXAMPLES = 5
 _MIN_DATE = pd.Timestamp("1900-01-01")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from churnml.data.contract import InputTables
+from churnml.data.contract import CONSENT_COLUMNS, InputTables
 
 _DATE_COLUMNS = {"transactions": "order_date", "customers": "signup_date",
                  "events": "event_date", "campaigns": "sent_date"}
@@ -23,7 +23,7 @@ def describe_tables(tables: InputTables) -> list[dict[str, object]]:
             notes.append("channels: " + ", ".join(
                 f"{k} {v:.0%}" for k, v in frame["channel"].value_counts(normalize=True).head(4).items()))
         elif name == "customers":
-            for c in ("consent_email", "consent_sms", "consent_push"):
+            for c in CONSENT_COLUMNS:
                 notes.append(f"{c} {frame[c].mean():.0%}")
         elif name == "events":
             notes.append("types: " + ", ".join(frame["event_type"].value_counts().head(6).index))

@@ -88,7 +88,7 @@ for what a shop would know at ``as_of``. Rows are sorted by customer, then time.
 
 transactions  customer_id ("C0000001"), order_id (unique), order_date (with a time of
               day), amount (2 decimals; refunds negative), channel.
-customers     customer_id, signup_date, consent_email, consent_sms, consent_push,
+customers     customer_id, signup_date, consent_email, consent_sms, consent_push, consent_call,
               home_channel, region, app_user.
 events        customer_id, event_date, event_type (the six types of the contract).
 campaigns     customer_id, campaign_id ("winback-<date>"), sent_date, action, channel
@@ -869,6 +869,8 @@ def simulate(
             "consent_email": pop.consent_email,
             "consent_sms": pop.consent_sms,
             "consent_push": pop.consent_push,
+            # One phone opt-in covers texts and calls in this simulated shop.
+            "consent_call": pop.consent_sms,
             "home_channel": np.asarray(CHANNELS, dtype=object)[pop.home],
             "region": np.asarray(REGIONS, dtype=object)[pop.region],
             "app_user": pop.app_user,

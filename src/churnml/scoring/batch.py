@@ -159,35 +159,31 @@ SPILL_TYPES: dict[str, dict[str, pa.DataType]] = {
 }
 _ROW = "_row"  # global 1-based row number, kept for the customers table's duplicate check
 
-_STRING_OUTPUTS = frozenset(
+#: Output columns that are numbers; ``control_group`` is boolean and the others are text.
+FLOAT_OUTPUTS: frozenset[str] = frozenset(
     (
-        "customer_id",
-        "as_of",
-        "churn_reasons",
-        "segment",
-        "value_tier",
-        "next_best_action",
-        "action_channel",
-        "action_reason",
-        "uplift_source",
-        "model_name",
-        "model_version",
+        "p_alive",
+        "expected_purchases",
+        "p_no_purchase",
+        "expected_order_value",
+        "clv",
+        "expected_days_to_next_purchase",
+        "churn_probability",
+        "expected_incremental_value",
     )
 )
+BOOL_OUTPUTS: frozenset[str] = frozenset(("control_group",))
+
+
+def output_type(column: str) -> pa.DataType:
+    """Arrow type of an output column."""
+    if column in FLOAT_OUTPUTS:
+        return pa.float64()
+    return pa.bool_() if column in BOOL_OUTPUTS else pa.string()
+
+
 #: Arrow schema of the batch output (the columns of :data:`OUTPUT_COLUMNS`).
-OUTPUT_SCHEMA = pa.schema(
-    [
-        pa.field(
-            c,
-            pa.string()
-            if c in _STRING_OUTPUTS
-            else pa.bool_()
-            if c == "control_group"
-            else pa.float64(),
-        )
-        for c in OUTPUT_COLUMNS
-    ]
-)
+OUTPUT_SCHEMA = pa.schema([pa.field(c, output_type(c)) for c in OUTPUT_COLUMNS])
 
 Validator = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -983,22 +979,24 @@ def _pass_score(
     try:
         with atomic_output(out_path) as fh:
             writer = OutputWriter(fh, out_fmt)
-            for b in range(spill.n_buckets):
-                tx = spill.read("transactions", b)
-                if tx is not None and len(tx):
-                    parts: dict[str, pd.DataFrame] = {}
-                    for name in ("customers", "events", "campaigns"):
-                        if name in sources:
-                            frame = spill.read(name, b)
-                            frame = spill.empty(name) if frame is None else frame
-                            parts[name] = frame.drop(columns=[_ROW], errors="ignore")
-                    tables = InputTables(merge_split_orders(tx), **parts)
-                    scores = scorer.score(tables, cutoff)
-                    writer.write(scores)
-                    scored += len(scores)
-                    unscored += int(tx["customer_id"].nunique()) - len(scores)
-                bar.advance(task)
-            writer.close()
+            try:
+                for b in range(spill.n_buckets):
+                    tx = spill.read("transactions", b)
+                    if tx is not None and len(tx):
+                        parts: dict[str, pd.DataFrame] = {}
+                        for name in ("customers", "events", "campaigns"):
+                            if name in sources:
+                                frame = spill.read(name, b)
+                                frame = spill.empty(name) if frame is None else frame
+                                parts[name] = frame.drop(columns=[_ROW], errors="ignore")
+                        tables = InputTables(merge_split_orders(tx), **parts)
+                        scores = scorer.score(tables, cutoff)
+                        writer.write(scores)
+                        scored += len(scores)
+                        unscored += int(tx["customer_id"].nunique()) - len(scores)
+                    bar.advance(task)
+            finally:
+                writer.close()  # also on failure: the anonymous file is then dropped
     except OSError as err:
         raise ChurnmlError(f"cannot write {out_path}: {err.strerror or err}") from None
     return scored, unscored

@@ -49,7 +49,9 @@ class ModelBundle:
     catalogue: ActionCatalogue
     config: Config
     as_of: str
-    trained_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    trained_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
     metrics: dict[str, float] = field(default_factory=dict)
     model_name: str = "churnml"
     model_version: str = "unregistered"

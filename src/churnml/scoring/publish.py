@@ -44,25 +44,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from churnml.data.io import table_format
 from churnml.errors import ChurnmlError
+from churnml.scoring.batch import BOOL_OUTPUTS, FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS
 
 DEFAULT_TABLE = "customer_scores"
 PUBLISHED_AT = "published_at"
 
-_FLOAT_COLUMNS = frozenset(
-    (
-        "p_alive",
-        "expected_purchases",
-        "p_no_purchase",
-        "expected_order_value",
-        "clv",
-        "expected_days_to_next_purchase",
-        "churn_probability",
-        "expected_incremental_value",
-    )
-)
+_FLOAT_COLUMNS = FLOAT_OUTPUTS
 _TEXT_COLUMNS = frozenset(("churn_reasons", "action_reason"))
 _KEY = ("model_name", "model_version", "as_of")
+_REQUIRED = frozenset(("customer_id", *_KEY))
 _INSERT_ROWS = 10_000
 
 
@@ -103,12 +94,12 @@ def scores_table(name: str = DEFAULT_TABLE, metadata: MetaData | None = None) ->
     for c in OUTPUT_COLUMNS:
         if c in _FLOAT_COLUMNS:
             columns.append(Column(c, Float(precision=53), nullable=True))
-        elif c == "control_group":
+        elif c in BOOL_OUTPUTS:
             columns.append(Column(c, Boolean, nullable=False))
         elif c in _TEXT_COLUMNS:
             columns.append(Column(c, Text, nullable=True))
         else:
-            columns.append(Column(c, String(255), nullable=False))
+            columns.append(Column(c, String(255), nullable=c not in _REQUIRED))
     columns.append(Column(PUBLISHED_AT, String(32), nullable=False))
     return Table(
         name,
@@ -139,9 +130,10 @@ def _records(frame: pd.DataFrame, published_at: str) -> list[dict[str, Any]]:
     out = frame[list(OUTPUT_COLUMNS)].copy()
     for c in _FLOAT_COLUMNS:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
-    out["control_group"] = out["control_group"].astype(bool)
+    for c in BOOL_OUTPUTS:
+        out[c] = out[c].astype(bool)
     for c in OUTPUT_COLUMNS:
-        if c not in _FLOAT_COLUMNS and c != "control_group":
+        if c not in _FLOAT_COLUMNS and c not in BOOL_OUTPUTS:
             out[c] = out[c].astype(object).where(out[c].notna(), None)
             out[c] = out[c].map(lambda v: v if v is None or isinstance(v, str) else str(v))
     out[PUBLISHED_AT] = published_at
@@ -245,7 +237,7 @@ def publish_file(
             for b in pq.ParquetFile(f).iter_batches(batch_size=batch_rows)
         )
     else:
-        text = {c: str for c in OUTPUT_COLUMNS if c not in _FLOAT_COLUMNS and c != "control_group"}
+        text = {c: str for c in OUTPUT_COLUMNS if c not in _FLOAT_COLUMNS and c not in BOOL_OUTPUTS}
         chunks = pd.read_csv(
             p,
             dtype=text,
@@ -284,7 +276,8 @@ def latest_score(
     if row is None:
         return None
     out = dict(row)
-    out["control_group"] = bool(out["control_group"])
+    for c in BOOL_OUTPUTS:
+        out[c] = bool(out[c])
     return out
 
 

@@ -14,7 +14,8 @@ Per customer (one row each):
   the top signed TreeSHAP contributions with a readable description);
 - ``segment`` and ``value_tier``;
 - next-best-action: ``next_best_action``, ``action_channel``,
-  ``expected_incremental_value``, ``control_group``, ``action_reason``,
+  ``expected_incremental_value``, ``control_group``, ``intended_action`` (what a
+  control customer would have received, for measuring lift), ``action_reason``,
   ``uplift_source``;
 - provenance: ``as_of``, ``model_name``, ``model_version``.
 """
@@ -49,6 +50,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "action_channel",
     "expected_incremental_value",
     "control_group",
+    "intended_action",
     "action_reason",
     "uplift_source",
     "model_name",
@@ -71,8 +73,9 @@ class Scorer:
         """
         b = self.bundle
         cutoff = pd.Timestamp(as_of).normalize()
-        inputs = model_inputs(tables, cutoff, b.ltv, b.config.time.horizon_days,
-                              b.config.time.churn_window_days)
+        inputs = model_inputs(
+            tables, cutoff, b.ltv, b.config.time.horizon_days, b.config.time.churn_window_days
+        )
         if inputs.empty:
             return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
         churn_probability = b.churn.predict_proba(inputs)
@@ -83,18 +86,36 @@ class Scorer:
         scores["segment"] = assign_segments(scores, b.config.segments).to_numpy()
         scores = scores.reset_index()
         uplift = b.uplift.predict(inputs).reset_index(drop=True)
-        decisions = self.policy.decide(scores, uplift, contact_history=tables.campaigns, as_of=cutoff)
+        decisions = self.policy.decide(
+            scores, uplift, contact_history=tables.campaigns, as_of=cutoff
+        )
 
         out = pd.DataFrame({"customer_id": scores["customer_id"].astype(str).to_numpy()})
         out["as_of"] = cutoff.date().isoformat()
-        for col in ("p_alive", "expected_purchases", "p_no_purchase", "expected_order_value", "clv",
-                    "expected_days_to_next_purchase", "churn_probability"):
+        for col in (
+            "p_alive",
+            "expected_purchases",
+            "p_no_purchase",
+            "expected_order_value",
+            "clv",
+            "expected_days_to_next_purchase",
+            "churn_probability",
+        ):
             out[col] = scores[col].to_numpy(dtype=float)
-        out["churn_reasons"] = [json.dumps(r, separators=(",", ":")) for r in _reason_lists(reasons)]
+        out["churn_reasons"] = [
+            json.dumps(r, separators=(",", ":")) for r in _reason_lists(reasons)
+        ]
         out["segment"] = scores["segment"].to_numpy()
         out["value_tier"] = scores["value_tier"].to_numpy()
-        for col in ("next_best_action", "action_channel", "expected_incremental_value", "control_group",
-                    "action_reason", "uplift_source"):
+        for col in (
+            "next_best_action",
+            "action_channel",
+            "expected_incremental_value",
+            "control_group",
+            "intended_action",
+            "action_reason",
+            "uplift_source",
+        ):
             out[col] = decisions[col].to_numpy()
         out["control_group"] = out["control_group"].astype(bool)
         out["expected_incremental_value"] = out["expected_incremental_value"].astype(float)
@@ -107,9 +128,14 @@ def _reason_lists(reasons: object) -> list[list[dict[str, object]]]:
     """Normalise the churn model's reason codes to plain JSON-able lists."""
     if isinstance(reasons, pd.DataFrame):
         rows = reasons.to_dict(orient="records")
-        return [[_plain(r) for r in row] if isinstance(row, list) else [_plain(row)] for row in rows]
+        return [
+            [_plain(r) for r in row] if isinstance(row, list) else [_plain(row)] for row in rows
+        ]
     return [[_plain(r) for r in row] for row in reasons]  # type: ignore[attr-defined]
 
 
 def _plain(item: dict[str, object]) -> dict[str, object]:
-    return {k: (round(float(v), 6) if isinstance(v, float | np.floating) else v) for k, v in item.items()}
+    return {
+        k: (round(float(v), 6) if isinstance(v, float | np.floating) else v)
+        for k, v in item.items()
+    }

@@ -44,8 +44,9 @@ import pandas as pd
 from churnml.data.contract import InputTables
 from churnml.errors import ChurnmlError, DataValidationError, Problem
 from churnml.scoring.batch import (
+    BOOL_OUTPUTS,
     DEFAULT_CHUNK_CUSTOMERS,
-    OUTPUT_SCHEMA,
+    FLOAT_OUTPUTS,
     TABLES,
     BatchSummary,
     ProblemLog,
@@ -147,7 +148,7 @@ def _score_group(pdf: pd.DataFrame, payload: Any, plan: _Plan) -> pd.DataFrame:
     tables = InputTables(tx, parts.get("customers"), parts.get("events"), parts.get("campaigns"))
     scores = scorer.score(tables, plan.as_of)
     unscored = int(tx["customer_id"].nunique()) - len(scores)
-    scores = scores[list(OUTPUT_COLUMNS)].astype({"control_group": bool})
+    scores = scores[list(OUTPUT_COLUMNS)].astype({c: bool for c in BOOL_OUTPUTS})
     scores[_META] = None
     stats = _meta_frame([{"scored": len(scores), "unscored": unscored}])
     return pd.concat([scores.astype(object), stats], ignore_index=True)
@@ -157,14 +158,12 @@ def _score_group(pdf: pd.DataFrame, payload: Any, plan: _Plan) -> pd.DataFrame:
 def _spark_schema() -> Any:
     from pyspark.sql import types as T
 
-    def spark_type(arrow_type: Any) -> Any:
-        if str(arrow_type) == "bool":
-            return T.BooleanType()
-        if str(arrow_type) == "double":
+    def spark_type(column: str) -> Any:
+        if column in FLOAT_OUTPUTS:
             return T.DoubleType()
-        return T.StringType()
+        return T.BooleanType() if column in BOOL_OUTPUTS else T.StringType()
 
-    fields = [T.StructField(f.name, spark_type(f.type), True) for f in OUTPUT_SCHEMA]
+    fields = [T.StructField(c, spark_type(c), True) for c in OUTPUT_COLUMNS]
     return T.StructType([*fields, T.StructField(_META, T.StringType(), True)])
 
 

@@ -48,13 +48,22 @@ MAX_AMOUNT = 1e9
 MIN_DATE = dt.date(1900, 1, 1)
 MAX_DATE = dt.date(2200, 1, 1)
 
+# Exact Gregorian calendar dates of 1900-2199, so that the published schema says precisely
+# which dates are valid (and generated clients or fuzzers do not guess).
+_DAY_PATTERN = (
+    r"(?:(?:19|20|21)[0-9]{2}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    r"|(?:19|20|21)(?:0[48]|[2468][048]|[13579][26])-02-29|2000-02-29)"
+)
 _TIMESTAMP_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}"  # date
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"  # optional time
-    r"(?:Z|[+-]\d{2}:?\d{2})?$"  # optional offset
+    rf"^{_DAY_PATTERN}"
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"  # optional time
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?$"  # optional offset (after a time)
 )
 _TIMESTAMP_RE = re.compile(_TIMESTAMP_PATTERN)
-_FRACTION_RE = re.compile(r"\.(\d{1,9})")
+#: Ids and labels: printable (no control characters, which could forge log lines), not blank.
+_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+_FRACTION_RE = re.compile(r"\.([0-9]{1,9})")
 
 
 def _check_timestamp(value: str) -> str:
@@ -83,7 +92,7 @@ def _check_date(value: Any) -> Any:
         raise ValueError("expected a date (YYYY-MM-DD), not a timestamp")
     if isinstance(value, dt.date):
         return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
         raise ValueError("expected a date string YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value.strip())
@@ -112,7 +121,7 @@ Id = Annotated[
         strip_whitespace=True,
         min_length=1,
         max_length=MAX_ID_LENGTH,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=_TEXT_PATTERN,
     ),
 ]
 Label = Annotated[
@@ -121,7 +130,7 @@ Label = Annotated[
         strip_whitespace=True,
         min_length=1,
         max_length=MAX_LABEL_LENGTH,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=_TEXT_PATTERN,
     ),
 ]
 Money = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)]
@@ -370,20 +379,32 @@ class ModelInfo(BaseModel):
 
 
 class PublishedScore(BaseModel):
-    """The latest batch-scored row of a customer, as ``churnml score --publish`` stored it."""
+    """The latest batch-scored row of a customer, as ``churnml score --publish`` stored it.
+
+    The fields of :class:`ScoreResult` plus ``published_at``; a table written by
+    another churnml version may lack some (null) or carry more (passed through).
+    """
 
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
     customer_id: str
     as_of: str | None = None
+    p_alive: float | None = None
+    expected_purchases: float | None = None
+    p_no_purchase: float | None = None
+    expected_order_value: float | None = None
+    clv: float | None = None
+    expected_days_to_next_purchase: float | None = None
     churn_probability: float | None = None
     churn_reasons: list[ChurnReason] | None = None
-    clv: float | None = None
     segment: str | None = None
     value_tier: str | None = None
     next_best_action: str | None = None
     action_channel: str | None = None
     expected_incremental_value: float | None = None
     control_group: bool | None = None
+    action_reason: str | None = None
+    uplift_source: str | None = None
     model_name: str | None = None
     model_version: str | None = None
+    published_at: str | None = Field(None, description="When the batch run published the row (UTC).")

@@ -40,6 +40,8 @@ def configure_mlflow(tracking_uri: str | None = None, experiment: str | None = N
     process happens to run in). A remote server keeps its own artifact root.
     """
     uri = resolve_tracking_uri(tracking_uri)
+    # Bundles are a handful of small files: a download progress bar is only noise.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)

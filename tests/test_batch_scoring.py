@@ -1,0 +1,348 @@
+"""The pandas batch engine: same scores as the scorer in memory, bounded, all-or-nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnml.data.contract import validate_tables
+from churnml.datasets import simulate
+from churnml.errors import ChurnmlError, DataValidationError
+from churnml.scoring.batch import (
+    BatchSummary,
+    bucket_of,
+    clean_stale_spills,
+    score_files,
+    score_tables,
+)
+from churnml.scoring.bundle import ModelBundle
+from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+
+AS_OF = "2025-01-01"
+TABLES = ("transactions", "customers", "events", "campaigns")
+FLOATS = [
+    "p_alive",
+    "expected_purchases",
+    "p_no_purchase",
+    "expected_order_value",
+    "clv",
+    "expected_days_to_next_purchase",
+    "churn_probability",
+    "expected_incremental_value",
+]
+
+
+def assert_same_scores(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Row by row after sorting by customer: strings exactly, floats to rtol 1e-9."""
+    got = got.sort_values("customer_id").reset_index(drop=True)
+    want = want.sort_values("customer_id").reset_index(drop=True)
+    assert list(got.columns) == list(OUTPUT_COLUMNS)
+    assert len(got) == len(want)
+    for col in OUTPUT_COLUMNS:
+        if col in FLOATS:
+            np.testing.assert_allclose(
+                got[col].to_numpy(dtype=float),
+                want[col].to_numpy(dtype=float),
+                rtol=1e-9,
+                err_msg=col,
+            )
+        elif col == "control_group":
+            assert (got[col].astype(bool).to_numpy() == want[col].astype(bool).to_numpy()).all()
+        else:
+            mismatch = got[col].astype(str).to_numpy() != want[col].astype(str).to_numpy()
+            assert not mismatch.any(), f"{col}: {got.loc[mismatch, col].head(3).tolist()}"
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        text = {c: str for c in OUTPUT_COLUMNS if c not in FLOATS and c != "control_group"}
+        return pd.read_csv(
+            path, dtype=text, keep_default_na=False, na_values={c: [""] for c in FLOATS}
+        )
+    return pd.read_parquet(path)
+
+
+@pytest.fixture(scope="module")
+def bundle(trained_model: Any) -> ModelBundle:
+    return trained_model.bundle
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """600 simulated customers as Parquet and CSV files."""
+    sim = simulate(600, seed=5)
+    folder = tmp_path_factory.mktemp("batch-inputs")
+    out: dict[str, Any] = {"sim": sim, "dir": folder}
+    for name in TABLES:
+        frame = getattr(sim, name)
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(data: dict[str, Any], bundle: ModelBundle) -> pd.DataFrame:
+    """The scorer on the whole validated tables in memory (what HTTP requests run)."""
+    sim = data["sim"]
+    tables = validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
+    return Scorer(bundle).score(tables, AS_OF)
+
+
+def paths(data: dict[str, Any], ext: str) -> list[Path]:
+    return [data["dir"] / f"{name}.{ext}" for name in TABLES]
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv"])
+def test_score_files_equals_the_scorer_in_memory(
+    ext: str, data: dict[str, Any], bundle: ModelBundle, reference: pd.DataFrame, tmp_path: Path
+) -> None:
+    # Small buckets and batches: many buckets, and customers spread over many batches.
+    out = tmp_path / f"scores.{ext}"
+    summary = score_files(
+        *paths(data, ext),
+        as_of=AS_OF,
+        output=out,
+        bundle=bundle,
+        chunk_customers=150,
+        batch_rows=3_000,
+        progress=False,
+        work_dir=tmp_path / "work",
+    )
+    assert isinstance(summary, BatchSummary)
+    assert summary.buckets >= 4
+    assert summary.customers == len(reference)
+    assert summary.input_rows["transactions"] == len(data["sim"].transactions)
+    scores = read_scores(out)
+    assert_same_scores(scores, reference)
+    assert (scores["as_of"] == AS_OF).all()
+    assert (scores["model_name"] == bundle.model_name).all()
+    assert (scores["model_version"] == str(bundle.model_version)).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["work", out.name])
+    assert list((tmp_path / "work").iterdir()) == []  # the spill folder is gone
+
+
+def test_orders_split_over_input_batches_are_merged_like_the_validator(
+    bundle: ModelBundle, tmp_path: Path
+) -> None:
+    sim = simulate(120, seed=9)
+    tx = sim.transactions.copy()
+    # Every order becomes two lines, far apart in the file (different input batches).
+    first, second = tx.copy(), tx.copy()
+    first["amount"] = (tx["amount"] * 0.25).round(2)
+    second["amount"] = tx["amount"] - first["amount"]
+    second["order_date"] = tx["order_date"] + pd.Timedelta(hours=1)
+    lines = pd.concat([first, second], ignore_index=True)
+    lines.to_csv(tmp_path / "tx.csv", index=False)
+    out = tmp_path / "scores.parquet"
+    score_files(
+        tmp_path / "tx.csv",
+        as_of=AS_OF,
+        output=out,
+        bundle=bundle,
+        chunk_customers=40,
+        batch_rows=500,
+        progress=False,
+    )
+    want = Scorer(bundle).score(validate_tables(lines), AS_OF)
+    assert_same_scores(pd.read_parquet(out), want)
+
+
+def test_buckets_grow_with_the_input_and_are_stable() -> None:
+    ids = np.array([f"C{i:07d}" for i in range(10_000)], dtype=object)
+    b = bucket_of(ids, 16)
+    assert b.min() >= 0 and b.max() < 16
+    assert np.array_equal(b, bucket_of(ids.copy(), 16))  # same id, same bucket, every run
+    assert np.bincount(b).min() > 10_000 / 16 * 0.8  # roughly even
+
+
+def test_bad_input_fails_with_every_problem_and_writes_nothing(
+    data: dict[str, Any], bundle: ModelBundle, tmp_path: Path
+) -> None:
+    tx = pd.read_csv(data["dir"] / "transactions.csv", dtype=str)
+    tx.loc[[4, 2_500, 7_000], "amount"] = "twelve"
+    tx.loc[[9_000], "order_date"] = "2024-02-31"
+    tx.to_csv(tmp_path / "tx.csv", index=False)
+    customers = pd.read_csv(data["dir"] / "customers.csv", dtype=str)
+    pd.concat([customers, customers.iloc[[3]]]).to_csv(tmp_path / "customers.csv", index=False)
+    events = pd.read_csv(data["dir"] / "events.csv", dtype=str).drop(columns=["event_type"])
+    events.to_csv(tmp_path / "events.csv", index=False)
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(DataValidationError) as info:
+        score_files(
+            tmp_path / "tx.csv",
+            tmp_path / "customers.csv",
+            tmp_path / "events.csv",
+            tmp_path / "missing.csv",
+            as_of=AS_OF,
+            output=out_dir / "scores.parquet",
+            bundle=bundle,
+            batch_rows=1_000,
+            progress=False,
+            work_dir=tmp_path / "work",
+        )
+    problems = {(p.table, p.column): p for p in info.value.problems}
+    amount = problems[("transactions", "amount")]
+    assert amount.message == "not a number"
+    assert amount.count == 3 and amount.rows == (5, 2_501, 7_001)  # 1-based data rows of the file
+    assert problems[("transactions", "order_date")].rows == (9_001,)
+    duplicate = problems[("customers", "customer_id")]
+    assert "duplicate" in duplicate.message and duplicate.rows == (len(customers) + 1,)
+    assert "required column is missing" in problems[("events", "event_type")].message
+    assert "file not found" in problems[("campaigns", "*")].message
+    assert "transactions.amount: not a number [3 rows: 5, 2501, 7001]" in str(info.value)
+    assert list(out_dir.iterdir()) == []
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_failed_run_keeps_the_previous_output(
+    data: dict[str, Any], bundle: ModelBundle, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.csv"
+    out.write_text("previous run\n")
+    bad = tmp_path / "tx.csv"
+    bad.write_text("customer_id,order_date,amount\nC1,2024-01-01,abc\n")
+    with pytest.raises(
+        DataValidationError, match=r"transactions\.amount: not a number \[1 row: 1\]"
+    ):
+        score_files(bad, as_of=AS_OF, output=out, bundle=bundle, progress=False)
+    assert out.read_text() == "previous run\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name != bad.name] == [out.name]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("customer_id,order_date,amount\n", "the table is empty"),
+        ("customer_id,amount\nC1,3\n", "transactions.order_date: required column is missing"),
+        ('customer_id,order_date,amount\nC1,2024-01-01,3\n"C2,2024', "cannot read"),
+    ],
+)
+def test_unreadable_or_empty_input_is_a_validation_error(
+    content: str, message: str, bundle: ModelBundle, tmp_path: Path
+) -> None:
+    (tmp_path / "tx.csv").write_text(content)
+    with pytest.raises(DataValidationError, match=message):
+        score_files(
+            tmp_path / "tx.csv",
+            as_of=AS_OF,
+            output=tmp_path / "s.parquet",
+            bundle=bundle,
+            progress=False,
+        )
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_unsupported_output_and_budgeted_policy_are_refused(
+    data: dict[str, Any], bundle: ModelBundle, tmp_path: Path
+) -> None:
+    tx = data["dir"] / "transactions.parquet"
+    with pytest.raises(DataValidationError, match="unsupported file type"):
+        score_files(tx, as_of=AS_OF, output=tmp_path / "scores.xlsx", bundle=bundle, progress=False)
+    policy = bundle.config.policy.model_copy(update={"budget": 1_000.0})
+    budgeted = dataclasses.replace(
+        bundle, config=bundle.config.model_copy(update={"policy": policy})
+    )
+    with pytest.raises(ChurnmlError, match="global budget"):
+        score_files(tx, as_of=AS_OF, output=tmp_path / "s.parquet", bundle=budgeted, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_score_tables_in_buckets_equals_one_call(
+    data: dict[str, Any], bundle: ModelBundle, reference: pd.DataFrame
+) -> None:
+    sim = data["sim"]
+    tables = validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
+    assert_same_scores(score_tables(tables, AS_OF, bundle), reference)
+    chunked = score_tables(tables, AS_OF, bundle, chunk_customers=100)
+    assert chunked["customer_id"].is_monotonic_increasing
+    assert_same_scores(chunked, reference)
+
+
+_KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from churnml.scoring import batch
+    from churnml.scoring.bundle import ModelBundle
+    from churnml.scoring.scorer import Scorer
+
+    original = Scorer.score
+    def slow_score(self, tables, as_of):
+        out = original(self, tables, as_of)
+        print("scored a bucket", flush=True)
+        time.sleep(0.5)
+        return out
+    Scorer.score = slow_score
+    bundle = ModelBundle.load(sys.argv[1])
+    batch.score_files(sys.argv[2], sys.argv[3], as_of="2025-01-01", output=sys.argv[4],
+                      bundle=bundle, chunk_customers=50, progress=False, work_dir=sys.argv[5])
+    print("finished", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="anonymous O_TMPFILE output is Linux-only"
+)
+def test_a_run_killed_midway_leaves_no_output_and_no_partial_file(
+    data: dict[str, Any], bundle: ModelBundle, tmp_path: Path
+) -> None:
+    bundle_dir = bundle.save(tmp_path / "bundle")
+    out_dir, work = tmp_path / "out", tmp_path / "work"
+    out_dir.mkdir()
+    args = [
+        sys.executable,
+        "-c",
+        _KILL_SCRIPT,
+        str(bundle_dir),
+        str(data["dir"] / "transactions.parquet"),
+        str(data["dir"] / "customers.csv"),
+        str(out_dir / "scores.parquet"),
+        str(work),
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the first bucket is in the output file
+        assert line.strip() == "scored a bucket", proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert list(out_dir.iterdir()) == []  # no output, no hidden partial file
+    # The killed run's spill folder is removed by the next run (its process is gone).
+    stale = list(work.iterdir())
+    assert stale and all(p.name.startswith("churnml-spill-") for p in stale)
+    assert clean_stale_spills(work) == stale
+    assert list(work.iterdir()) == []
+
+
+def test_the_pid_of_a_running_spill_is_kept(tmp_path: Path) -> None:
+    mine = tmp_path / f"churnml-spill-{os.getpid()}-abc"
+    mine.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        alive = tmp_path / f"churnml-spill-{sleeper.pid}-abc"
+        alive.mkdir()
+        time.sleep(0.1)
+        assert clean_stale_spills(tmp_path) == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert clean_stale_spills(tmp_path) == [alive]
+    assert mine.exists()

@@ -1,0 +1,206 @@
+"""Parity across engines: pandas batch, Spark (local[2]) and the HTTP request path.
+
+The same customers scored by the same model version must get the same row
+everywhere: strings exactly, floats to a relative 1e-9 (summation order may
+differ in the last bit between groupings).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnml.datasets import simulate
+from churnml.errors import DataValidationError
+from churnml.scoring.batch import FLOAT_OUTPUTS, score_files
+from churnml.scoring.bundle import ModelBundle
+from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+
+pytestmark = pytest.mark.spark
+
+AS_OF = "2025-01-01"
+TABLES = ("transactions", "customers", "events", "campaigns")
+
+
+def assert_same_scores(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Row by row after sorting by customer: strings exactly, floats to rtol 1e-9."""
+    got = got.sort_values("customer_id").reset_index(drop=True)
+    want = want.sort_values("customer_id").reset_index(drop=True)
+    assert list(got.columns) == list(OUTPUT_COLUMNS)
+    assert got["customer_id"].tolist() == want["customer_id"].tolist()
+    for col in OUTPUT_COLUMNS:
+        if col in FLOAT_OUTPUTS:
+            np.testing.assert_allclose(
+                got[col].to_numpy(dtype=float),
+                want[col].to_numpy(dtype=float),
+                rtol=1e-9,
+                err_msg=col,
+            )
+        else:
+            mismatch = got[col].astype(str).to_numpy() != want[col].astype(str).to_numpy()
+            assert not mismatch.any(), f"{col}: {got.loc[mismatch, col].head(3).tolist()}"
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None and not Path("/usr/lib/jvm").exists():
+        pytest.skip("Spark needs Java")
+    import os
+    import sys
+
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("churnml-tests")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """400 simulated customers as Parquet with microsecond timestamps (what Spark reads)."""
+    sim = simulate(400, seed=21)
+    folder = tmp_path_factory.mktemp("spark-inputs")
+    for name in TABLES:
+        getattr(sim, name).to_parquet(
+            folder / f"{name}.parquet",
+            index=False,
+            coerce_timestamps="us",
+            allow_truncated_timestamps=True,
+        )
+    return {"sim": sim, "paths": [folder / f"{name}.parquet" for name in TABLES]}
+
+
+def _http_scores(sim: Any, bundle: ModelBundle, ids: list[str]) -> pd.DataFrame:
+    """Each customer scored through the HTTP service's request path, one request each."""
+    requests = pytest.importorskip("churnml.serving.requests")
+    from churnml.serving.schemas import Customer
+
+    def iso(value: Any) -> str:
+        return pd.Timestamp(value).isoformat()
+
+    scorer = Scorer(bundle)
+    rows = []
+    for cid in ids:
+        orders = sim.transactions.loc[sim.transactions["customer_id"] == cid]
+        events = sim.events.loc[sim.events["customer_id"] == cid]
+        contacts = sim.campaigns.loc[sim.campaigns["customer_id"] == cid]
+        profile = sim.customers.loc[sim.customers["customer_id"] == cid].iloc[0]
+        customer = Customer.model_validate(
+            {
+                "customer_id": cid,
+                "orders": [
+                    {
+                        "order_date": iso(o.order_date),
+                        "amount": o.amount,
+                        "order_id": o.order_id,
+                        "channel": o.channel,
+                    }
+                    for o in orders.itertuples()
+                ],
+                "events": [
+                    {"event_date": iso(e.event_date), "event_type": e.event_type}
+                    for e in events.itertuples()
+                ],
+                "campaigns": [
+                    {
+                        "campaign_id": k.campaign_id,
+                        "sent_date": iso(k.sent_date),
+                        "action": k.action,
+                        "channel": k.channel,
+                        "treated": bool(k.treated),
+                        "converted": bool(k.converted),
+                        "revenue": k.revenue,
+                    }
+                    for k in contacts.itertuples()
+                ],
+                "signup_date": iso(profile.signup_date),
+                "consent_email": bool(profile.consent_email),
+                "consent_sms": bool(profile.consent_sms),
+                "consent_push": bool(profile.consent_push),
+            }
+        )
+        rows.append(requests.score_customers(scorer, [customer], pd.Timestamp(AS_OF).date()))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_pandas_spark_and_http_scores_match(
+    spark: Any, inputs: dict[str, Any], trained_model: Any, tmp_path: Path
+) -> None:
+    from churnml.scoring.spark import score_spark
+
+    bundle = trained_model.bundle
+    pandas_out = tmp_path / "pandas.parquet"
+    spark_out = tmp_path / "spark.parquet"
+    score_files(
+        *inputs["paths"],
+        as_of=AS_OF,
+        output=pandas_out,
+        bundle=bundle,
+        chunk_customers=100,
+        progress=False,
+    )
+    summary = score_spark(
+        *inputs["paths"],
+        as_of=AS_OF,
+        output=spark_out,
+        bundle=bundle,
+        spark=spark,
+        chunk_customers=100,
+    )
+    assert summary.engine == "spark" and summary.buckets == 4
+    by_pandas = pd.read_parquet(pandas_out)
+    by_spark = pd.read_parquet(spark_out)
+    assert summary.customers == len(by_pandas) == len(by_spark) > 300
+    assert_same_scores(by_spark, by_pandas)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pandas.parquet", "spark.parquet"]
+
+    sample = sorted(by_pandas["customer_id"])[::25]
+    by_http = _http_scores(inputs["sim"], bundle, sample)
+    assert_same_scores(by_http, by_pandas.loc[by_pandas["customer_id"].isin(sample)])
+
+
+def test_spark_bad_input_reports_global_rows_and_writes_nothing(
+    spark: Any, inputs: dict[str, Any], trained_model: Any, tmp_path: Path
+) -> None:
+    from churnml.scoring.spark import score_spark
+
+    tx = inputs["sim"].transactions.copy()
+    tx["amount"] = tx["amount"].astype(str)
+    tx.loc[[3, 4_000], "amount"] = "n/a?"
+    tx.to_parquet(
+        tmp_path / "tx.parquet",
+        index=False,
+        coerce_timestamps="us",
+        allow_truncated_timestamps=True,
+    )
+    out = tmp_path / "out" / "scores.parquet"
+    with pytest.raises(DataValidationError) as info:
+        score_spark(
+            tmp_path / "tx.parquet",
+            tmp_path / "missing.parquet",
+            as_of=AS_OF,
+            output=out,
+            bundle=trained_model.bundle,
+            spark=spark,
+        )
+    problems = {(p.table, p.column): p for p in info.value.problems}
+    assert problems[("transactions", "amount")].rows == (4, 4_001)
+    assert "file not found" in problems[("customers", "*")].message
+    assert not out.exists()
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
