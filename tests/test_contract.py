@@ -53,7 +53,9 @@ def test_valid_transactions_are_coerced() -> None:
         ("customer_id", ["a", None, " "], "missing or empty id"),
     ],
 )
-def test_bad_transaction_values_are_rejected_with_field_and_rows(column: str, values: list[object], words: str) -> None:
+def test_bad_transaction_values_are_rejected_with_field_and_rows(
+    column: str, values: list[object], words: str
+) -> None:
     with pytest.raises(DataValidationError) as err:
         validate_transactions(_tx(**{column: values}))
     text = _problem(err, column)
@@ -82,7 +84,9 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_dates_with_offsets_keep_local_wall_clock_day() -> None:
-    parsed = parse_dates(pd.Series(["2024-03-31T23:30:00+05:00", "2024-03-31", "20240331", "2024-03-31T01:00:00Z"]))
+    parsed = parse_dates(
+        pd.Series(["2024-03-31T23:30:00+05:00", "2024-03-31", "20240331", "2024-03-31T01:00:00Z"])
+    )
     assert parsed.dt.date.astype(str).tolist() == ["2024-03-31"] * 4
     assert parsed.iloc[0].hour == 23
 
@@ -93,8 +97,11 @@ def test_tz_aware_timestamps_become_naive() -> None:
 
 
 def test_rows_of_one_order_are_merged() -> None:
-    frame = _tx(customer_id=["a", "a", "a"], amount=[10.0, 5.0, 1.0],
-                order_date=["2024-01-01T10:00", "2024-01-01T09:00", "2024-01-02"])
+    frame = _tx(
+        customer_id=["a", "a", "a"],
+        amount=[10.0, 5.0, 1.0],
+        order_date=["2024-01-01T10:00", "2024-01-01T09:00", "2024-01-02"],
+    )
     frame["order_id"] = ["o1", "o1", None]
     out = validate_transactions(frame)
     assert len(out) == 2
@@ -114,7 +121,9 @@ def test_duplicate_customers_are_rejected() -> None:
 
 
 def test_consent_flags_default_to_false_and_reject_garbage() -> None:
-    out = validate_customers(pd.DataFrame({"customer_id": ["a", "b", "c"], "consent_email": ["yes", None, "0"]}))
+    out = validate_customers(
+        pd.DataFrame({"customer_id": ["a", "b", "c"], "consent_email": ["yes", None, "0"]})
+    )
     assert out["consent_email"].tolist() == [True, False, False]
     assert not out["consent_sms"].any()
     with pytest.raises(DataValidationError) as err:
@@ -123,7 +132,9 @@ def test_consent_flags_default_to_false_and_reject_garbage() -> None:
 
 
 def test_unknown_event_types_only_rejected_in_strict_mode() -> None:
-    ev = pd.DataFrame({"customer_id": ["a"], "event_date": ["2024-01-01"], "event_type": ["telepathy"]})
+    ev = pd.DataFrame(
+        {"customer_id": ["a"], "event_date": ["2024-01-01"], "event_type": ["telepathy"]}
+    )
     assert len(validate_events(ev)) == 1
     with pytest.raises(DataValidationError) as err:
         validate_events(ev, strict=True)
@@ -131,8 +142,16 @@ def test_unknown_event_types_only_rejected_in_strict_mode() -> None:
 
 
 def test_campaigns_need_boolean_flags() -> None:
-    camp = pd.DataFrame({"customer_id": ["a"], "campaign_id": ["c1"], "sent_date": ["2024-01-01"],
-                         "action": ["email_reminder"], "treated": ["sometimes"], "converted": [True]})
+    camp = pd.DataFrame(
+        {
+            "customer_id": ["a"],
+            "campaign_id": ["c1"],
+            "sent_date": ["2024-01-01"],
+            "action": ["email_reminder"],
+            "treated": ["sometimes"],
+            "converted": [True],
+        }
+    )
     with pytest.raises(DataValidationError) as err:
         validate_campaigns(camp)
     assert "boolean" in _problem(err, "treated")
@@ -140,7 +159,9 @@ def test_campaigns_need_boolean_flags() -> None:
 
 def test_problems_of_all_tables_come_together() -> None:
     with pytest.raises(DataValidationError) as err:
-        validate_tables(_tx(amount=[1.0, np.nan, 2.0]), customers=pd.DataFrame({"customer_id": ["a", "a"]}))
+        validate_tables(
+            _tx(amount=[1.0, np.nan, 2.0]), customers=pd.DataFrame({"customer_id": ["a", "a"]})
+        )
     assert {p.table for p in err.value.problems} == {"transactions", "customers"}
 
 
@@ -154,7 +175,9 @@ def test_readers_turn_broken_files_into_validation_errors(tmp_path) -> None:  # 
     with pytest.raises(DataValidationError, match="empty"):
         read_table(empty, "transactions")
     with pytest.raises(DataValidationError, match="unsupported"):
-        read_table(tmp_path / "tx.xlsx" if (tmp_path / "tx.xlsx").write_text("x") else "", "transactions")
+        read_table(
+            tmp_path / "tx.xlsx" if (tmp_path / "tx.xlsx").write_text("x") else "", "transactions"
+        )
     with pytest.raises(DataValidationError, match="not found"):
         load_tables(tmp_path / "missing.csv")
 

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from churnml.data import InputTables, validate_tables, validate_transactions
 from churnml.datasets import CDNOW_CALIBRATION_END, load_cdnow, load_cdnow_summary
-from churnml.features import FEATURE_COLUMNS, build_features, churn_labels, rfm_summary, rolling_cutoffs
+from churnml.features import (
+    FEATURE_COLUMNS,
+    build_features,
+    churn_labels,
+    rfm_summary,
+    rolling_cutoffs,
+)
 
 AS_OF = pd.Timestamp("2024-06-01")
 
@@ -35,11 +41,21 @@ def test_cdnow_sample_repeat_buyers_match_the_published_gamma_gamma_inputs() -> 
 
 
 def test_rfm_counts_days_not_orders_and_ignores_refunds() -> None:
-    tx = validate_transactions(pd.DataFrame({
-        "customer_id": ["a"] * 5,
-        "order_date": ["2024-01-01T09:00", "2024-01-01T18:00", "2024-01-11", "2024-01-15", "2024-01-21"],
-        "amount": [10.0, 5.0, 30.0, -30.0, 20.0],
-    }))
+    tx = validate_transactions(
+        pd.DataFrame(
+            {
+                "customer_id": ["a"] * 5,
+                "order_date": [
+                    "2024-01-01T09:00",
+                    "2024-01-01T18:00",
+                    "2024-01-11",
+                    "2024-01-15",
+                    "2024-01-21",
+                ],
+                "amount": [10.0, 5.0, 30.0, -30.0, 20.0],
+            }
+        )
+    )
     s = rfm_summary(tx, "2024-02-01", time_unit="D").loc["a"]
     assert s["frequency"] == 2  # 01-01 (two orders), 01-11, 01-21; the refund day is no purchase
     assert s["recency"] == 20
@@ -49,17 +65,34 @@ def test_rfm_counts_days_not_orders_and_ignores_refunds() -> None:
 
 def test_behavioural_features_on_a_hand_made_history() -> None:
     tables = validate_tables(
-        pd.DataFrame({
-            "customer_id": ["a", "a", "a", "a", "b"],
-            "order_date": ["2024-01-02", "2024-03-02", "2024-05-01", "2024-05-05", "2024-05-20"],
-            "amount": [40.0, 60.0, 20.0, -20.0, 15.0],
-            "channel": ["online", "store", "store", "store", "app"],
-        }),
-        customers=pd.DataFrame({"customer_id": ["a", "b"], "consent_email": [True, False],
-                                "signup_date": ["2023-12-01", None]}),
-        events=pd.DataFrame({"customer_id": ["a", "a", "b"],
-                             "event_date": ["2024-05-20", "2024-04-01", "2024-05-30"],
-                             "event_type": ["email_open", "support_ticket", "site_visit"]}),
+        pd.DataFrame(
+            {
+                "customer_id": ["a", "a", "a", "a", "b"],
+                "order_date": [
+                    "2024-01-02",
+                    "2024-03-02",
+                    "2024-05-01",
+                    "2024-05-05",
+                    "2024-05-20",
+                ],
+                "amount": [40.0, 60.0, 20.0, -20.0, 15.0],
+                "channel": ["online", "store", "store", "store", "app"],
+            }
+        ),
+        customers=pd.DataFrame(
+            {
+                "customer_id": ["a", "b"],
+                "consent_email": [True, False],
+                "signup_date": ["2023-12-01", None],
+            }
+        ),
+        events=pd.DataFrame(
+            {
+                "customer_id": ["a", "a", "b"],
+                "event_date": ["2024-05-20", "2024-04-01", "2024-05-30"],
+                "event_type": ["email_open", "support_ticket", "site_visit"],
+            }
+        ),
     )
     f = build_features(tables, AS_OF)
     a = f.loc["a"]
@@ -74,11 +107,21 @@ def test_behavioural_features_on_a_hand_made_history() -> None:
 
 
 def test_churn_labels_look_only_inside_the_window() -> None:
-    tx = validate_transactions(pd.DataFrame({
-        "customer_id": ["a", "a", "b", "b", "c"],
-        "order_date": ["2024-01-01", "2024-06-10", "2024-01-01", "2024-09-15", "2024-07-01"],
-        "amount": [1.0, 1.0, 1.0, 1.0, 1.0],
-    }))
+    tx = validate_transactions(
+        pd.DataFrame(
+            {
+                "customer_id": ["a", "a", "b", "b", "c"],
+                "order_date": [
+                    "2024-01-01",
+                    "2024-06-10",
+                    "2024-01-01",
+                    "2024-09-15",
+                    "2024-07-01",
+                ],
+                "amount": [1.0, 1.0, 1.0, 1.0, 1.0],
+            }
+        )
+    )
     labels = churn_labels(tx, AS_OF, window_days=90)
     assert labels.to_dict() == {"a": 0.0, "b": 1.0}  # c has no history before the cut-off
 
@@ -96,37 +139,76 @@ _future = st.integers(min_value=0, max_value=400)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    past=st.lists(st.tuples(st.sampled_from("abc"), _day, st.floats(-50, 500), st.sampled_from(["online", "store", "app"])),
-                  min_size=1, max_size=25),
-    future=st.lists(st.tuples(st.sampled_from("abcd"), _future, st.floats(-50, 500), st.sampled_from(["online", "store"])),
-                    min_size=1, max_size=25),
-    future_events=st.lists(st.tuples(st.sampled_from("abcd"), _future, st.sampled_from(["email_open", "support_ticket"])),
-                           max_size=10),
+    past=st.lists(
+        st.tuples(
+            st.sampled_from("abc"),
+            _day,
+            st.floats(-50, 500),
+            st.sampled_from(["online", "store", "app"]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    future=st.lists(
+        st.tuples(
+            st.sampled_from("abcd"),
+            _future,
+            st.floats(-50, 500),
+            st.sampled_from(["online", "store"]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    future_events=st.lists(
+        st.tuples(
+            st.sampled_from("abcd"), _future, st.sampled_from(["email_open", "support_ticket"])
+        ),
+        max_size=10,
+    ),
 )
 def test_rows_on_or_after_as_of_change_no_feature(past, future, future_events) -> None:  # type: ignore[no-untyped-def]
     def frame(rows: list[tuple[str, int, float, str]]) -> pd.DataFrame:
-        return pd.DataFrame({
-            "customer_id": [r[0] for r in rows],
-            "order_date": [AS_OF + pd.Timedelta(days=r[1], hours=3) for r in rows],
-            "amount": [r[2] for r in rows],
-            "channel": [r[3] for r in rows],
-        })
+        return pd.DataFrame(
+            {
+                "customer_id": [r[0] for r in rows],
+                "order_date": [AS_OF + pd.Timedelta(days=r[1], hours=3) for r in rows],
+                "amount": [r[2] for r in rows],
+                "channel": [r[3] for r in rows],
+            }
+        )
 
     def events(rows: list[tuple[str, int, str]]) -> pd.DataFrame:
         base = [("a", -5, "email_open")] + rows
-        return pd.DataFrame({"customer_id": [r[0] for r in base],
-                             "event_date": [AS_OF + pd.Timedelta(days=r[1]) for r in base],
-                             "event_type": [r[2] for r in base]})
+        return pd.DataFrame(
+            {
+                "customer_id": [r[0] for r in base],
+                "event_date": [AS_OF + pd.Timedelta(days=r[1]) for r in base],
+                "event_type": [r[2] for r in base],
+            }
+        )
 
     before = validate_tables(frame(past), events=events([]))
-    after = validate_tables(pd.concat([frame(past), frame(future)], ignore_index=True), events=events(future_events))
+    after = validate_tables(
+        pd.concat([frame(past), frame(future)], ignore_index=True), events=events(future_events)
+    )
     if not (before.transactions["amount"] >= 0).any():
         return
     pd.testing.assert_frame_equal(build_features(before, AS_OF), build_features(after, AS_OF))
-    pd.testing.assert_frame_equal(rfm_summary(before.transactions, AS_OF), rfm_summary(after.transactions, AS_OF))
+    pd.testing.assert_frame_equal(
+        rfm_summary(before.transactions, AS_OF), rfm_summary(after.transactions, AS_OF)
+    )
 
 
 def test_features_have_no_rows_for_customers_without_history() -> None:
-    tables = InputTables(transactions=validate_transactions(pd.DataFrame({
-        "customer_id": ["a", "b"], "order_date": ["2024-01-01", "2024-07-01"], "amount": [1.0, 1.0]})))
+    tables = InputTables(
+        transactions=validate_transactions(
+            pd.DataFrame(
+                {
+                    "customer_id": ["a", "b"],
+                    "order_date": ["2024-01-01", "2024-07-01"],
+                    "amount": [1.0, 1.0],
+                }
+            )
+        )
+    )
     assert build_features(tables, AS_OF).index.tolist() == ["a"]

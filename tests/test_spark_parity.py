@@ -1,8 +1,9 @@
-"""Parity across engines: pandas batch, Spark (local[2]) and the HTTP request path.
+"""Parity across engines: the pandas batch engine and Spark (local[2]).
 
 The same customers scored by the same model version must get the same row
-everywhere: strings exactly, floats to a relative 1e-9 (summation order may
-differ in the last bit between groupings).
+everywhere: strings exactly, floats to a relative 1e-9 (vectorised maths may
+differ in the last bit between groupings). The HTTP request path is compared
+with the pandas engine in ``tests/test_batch_scoring.py`` (no Java needed).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import pytest
 from churnml.datasets import simulate
 from churnml.errors import DataValidationError
 from churnml.scoring.batch import FLOAT_OUTPUTS, score_files
-from churnml.scoring.bundle import ModelBundle
-from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+from churnml.scoring.scorer import OUTPUT_COLUMNS
 
 pytestmark = pytest.mark.spark
 
@@ -86,60 +86,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"sim": sim, "paths": [folder / f"{name}.parquet" for name in TABLES]}
 
 
-def _http_scores(sim: Any, bundle: ModelBundle, ids: list[str]) -> pd.DataFrame:
-    """Each customer scored through the HTTP service's request path, one request each."""
-    requests = pytest.importorskip("churnml.serving.requests")
-    from churnml.serving.schemas import Customer
-
-    def iso(value: Any) -> str:
-        return pd.Timestamp(value).isoformat()
-
-    scorer = Scorer(bundle)
-    rows = []
-    for cid in ids:
-        orders = sim.transactions.loc[sim.transactions["customer_id"] == cid]
-        events = sim.events.loc[sim.events["customer_id"] == cid]
-        contacts = sim.campaigns.loc[sim.campaigns["customer_id"] == cid]
-        profile = sim.customers.loc[sim.customers["customer_id"] == cid].iloc[0]
-        customer = Customer.model_validate(
-            {
-                "customer_id": cid,
-                "orders": [
-                    {
-                        "order_date": iso(o.order_date),
-                        "amount": o.amount,
-                        "order_id": o.order_id,
-                        "channel": o.channel,
-                    }
-                    for o in orders.itertuples()
-                ],
-                "events": [
-                    {"event_date": iso(e.event_date), "event_type": e.event_type}
-                    for e in events.itertuples()
-                ],
-                "campaigns": [
-                    {
-                        "campaign_id": k.campaign_id,
-                        "sent_date": iso(k.sent_date),
-                        "action": k.action,
-                        "channel": k.channel,
-                        "treated": bool(k.treated),
-                        "converted": bool(k.converted),
-                        "revenue": k.revenue,
-                    }
-                    for k in contacts.itertuples()
-                ],
-                "signup_date": iso(profile.signup_date),
-                "consent_email": bool(profile.consent_email),
-                "consent_sms": bool(profile.consent_sms),
-                "consent_push": bool(profile.consent_push),
-            }
-        )
-        rows.append(requests.score_customers(scorer, [customer], pd.Timestamp(AS_OF).date()))
-    return pd.concat(rows, ignore_index=True)
-
-
-def test_pandas_spark_and_http_scores_match(
+def test_pandas_and_spark_scores_match(
     spark: Any, inputs: dict[str, Any], trained_model: Any, tmp_path: Path
 ) -> None:
     from churnml.scoring.spark import score_spark
@@ -169,10 +116,6 @@ def test_pandas_spark_and_http_scores_match(
     assert summary.customers == len(by_pandas) == len(by_spark) > 300
     assert_same_scores(by_spark, by_pandas)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pandas.parquet", "spark.parquet"]
-
-    sample = sorted(by_pandas["customer_id"])[::25]
-    by_http = _http_scores(inputs["sim"], bundle, sample)
-    assert_same_scores(by_http, by_pandas.loc[by_pandas["customer_id"].isin(sample)])
 
 
 def test_spark_bad_input_reports_global_rows_and_writes_nothing(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -31,7 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
+# Logs and CI are not terminals: give tables room instead of rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,7 +60,19 @@ def _friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _table(rows: list[dict[str, object]], title: str | None = None) -> Table:
+def _frame_table(frame: pd.DataFrame, title: str | None = None) -> Table:
+    """A numeric frame as a rich table (index first, floats to 4 decimals, NaN as '-')."""
+    rows = [
+        {
+            frame.index.name or "": str(idx),
+            **{str(c): "-" if pd.isna(v) else f"{v:.4f}" for c, v in row.items()},
+        }
+        for idx, row in frame.iterrows()
+    ]
+    return _table(rows, title=title)
+
+
+def _table(rows: Sequence[Mapping[str, object]], title: str | None = None) -> Table:
     table = Table(title=title, show_lines=False)
     if rows:
         for key in rows[0]:
@@ -72,10 +85,15 @@ def _table(rows: list[dict[str, object]], title: str | None = None) -> Table:
 @app.command()
 @_friendly
 def simulate(
-    customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Number of customers.")] = 5_000,
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", min=1, help="Number of customers.")
+    ] = 5_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("data/simulated"),
-    as_of: Annotated[dt.datetime | None, typer.Option(help="Scoring cut-off of the truth table.", formats=["%Y-%m-%d"])] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(help="Scoring cut-off of the truth table.", formats=["%Y-%m-%d"]),
+    ] = None,
 ) -> None:
     """Simulate an omnichannel retailer: transactions, customers, events, campaigns and truth."""
     from churnml.datasets import simulate as run
@@ -86,8 +104,15 @@ def simulate(
     with out.status(f"Simulating {customers:,} customers..."):
         data = run(customers, seed=seed, **kwargs)
         paths = data.write(out_dir)
-    out.print(_table([{"file": str(p), "rows": len(getattr(data, k, []) if k != "params" else [])}
-                      for k, p in paths.items()], title=f"Simulated data (as of {data.as_of.date()})"))
+    out.print(
+        _table(
+            [
+                {"file": str(p), "rows": len(getattr(data, k, []) if k != "params" else [])}
+                for k, p in paths.items()
+            ],
+            title=f"Simulated data (as of {data.as_of.date()})",
+        )
+    )
 
 
 @app.command()
@@ -106,7 +131,10 @@ def validate(
     out.print(_table(describe_tables(tables), title="Valid input"))
 
 
-DateOpt = Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Cut-off date (exclusive), YYYY-MM-DD.")]
+DateOpt = Annotated[
+    dt.datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="Cut-off date (exclusive), YYYY-MM-DD."),
+]
 
 
 def _config(config: Path | None, **sections: dict[str, Any]) -> Config:
@@ -123,11 +151,22 @@ def train(
     customers: PathOpt = None,
     events: PathOpt = None,
     campaigns: PathOpt = None,
-    dataset: Annotated[str | None, typer.Option(help="Bundled data instead of files: simulated, cdnow_sample or cdnow_master.")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Bundled data instead of files: simulated, cdnow_sample or cdnow_master."
+        ),
+    ] = None,
     as_of: DateOpt = None,
-    horizon_days: Annotated[int | None, typer.Option(min=1, help="CLV / expected purchases horizon.")] = None,
-    churn_window_days: Annotated[int | None, typer.Option(min=1, help="Churn = no purchase within this many days.")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML configuration (see training/configs/default.yaml).")] = None,
+    horizon_days: Annotated[
+        int | None, typer.Option(min=1, help="CLV / expected purchases horizon.")
+    ] = None,
+    churn_window_days: Annotated[
+        int | None, typer.Option(min=1, help="Churn = no purchase within this many days.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML configuration (see training/configs/default.yaml).")
+    ] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
     model_name: Annotated[str | None, typer.Option(help="Registered model name.")] = None,
 ) -> None:
@@ -136,10 +175,18 @@ def train(
 
     cfg = _config(
         config,
-        data={"transactions": transactions, "customers": customers, "events": events,
-              "campaigns": campaigns, "dataset": dataset},
-        time={"as_of": as_of.date() if as_of else None, "horizon_days": horizon_days,
-              "churn_window_days": churn_window_days},
+        data={
+            "transactions": transactions,
+            "customers": customers,
+            "events": events,
+            "campaigns": campaigns,
+            "dataset": dataset,
+        },
+        time={
+            "as_of": as_of.date() if as_of else None,
+            "horizon_days": horizon_days,
+            "churn_window_days": churn_window_days,
+        },
         tracking={"experiment": experiment, "model_name": model_name},
     )
     result = run(cfg)
@@ -148,18 +195,86 @@ def train(
 
 def _print_training(result: TrainResult) -> None:
     m = result.metrics
-    rows = [{"model": name, "ROC-AUC": f"{m.get(prefix + 'roc_auc', float('nan')):.3f}",
-             "PR-AUC": f"{m.get(prefix + 'pr_auc', float('nan')):.3f}",
-             "top-decile lift": f"{m.get(prefix + 'top_decile_lift', float('nan')):.2f}"}
-            for name, prefix in (("churn model", "churn_"), ("recency baseline", "baseline_recency_"),
-                                 ("BG/NBD P(no purchase)", "baseline_bgnbd_p_no_purchase_"),
-                                 ("BG/NBD expected purchases", "baseline_bgnbd_expected_purchases_"))]
-    out.print(_table(rows, title=f"Churn evaluation at {result.eval_cutoff.date()} "
-                                 f"({int(m.get('eval_rows', 0)):,} customers, churn rate {m.get('eval_churn_rate', 0):.1%})"))
+    rows = [
+        {
+            "model": name,
+            "ROC-AUC": f"{m.get(prefix + 'roc_auc', float('nan')):.3f}",
+            "PR-AUC": f"{m.get(prefix + 'pr_auc', float('nan')):.3f}",
+            "top-decile lift": f"{m.get(prefix + 'top_decile_lift', float('nan')):.2f}",
+        }
+        for name, prefix in (
+            ("churn model", "churn_"),
+            ("recency baseline", "baseline_recency_"),
+            ("BG/NBD P(no purchase)", "baseline_bgnbd_p_no_purchase_"),
+            ("BG/NBD expected purchases", "baseline_bgnbd_expected_purchases_"),
+        )
+    ]
+    out.print(
+        _table(
+            rows,
+            title=f"Churn evaluation at {result.eval_cutoff.date()} "
+            f"({int(m.get('eval_rows', 0)):,} customers, churn rate {m.get('eval_churn_rate', 0):.1%})",
+        )
+    )
     out.print(f"MLflow run [bold]{result.run_id}[/] in {result.tracking_uri}")
     if result.version is not None and result.decision is not None:
         state = "[green]champion[/]" if result.decision.promote else "[yellow]challenger[/]"
-        out.print(f"Registered [bold]{result.model_name}[/] version {result.version} as {state}: {result.decision.reason}")
+        out.print(
+            f"Registered [bold]{result.model_name}[/] version {result.version} as {state}: {result.decision.reason}"
+        )
+
+
+ModelOpt = Annotated[
+    str | None, typer.Option(help="MLflow model URI (default models:/<name>@<alias>).")
+]
+
+
+def _model_uri(model_uri: str | None, alias: str, name: str = "churnml") -> str:
+    return model_uri or f"models:/{name}@{alias}"
+
+
+@app.command()
+@_friendly
+def evaluate(
+    transactions: Annotated[
+        Path, typer.Option(help="Transactions covering the cut-off and the weeks after it.")
+    ],
+    as_of: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Past cut-off to backtest.")
+    ],
+    customers: PathOpt = None,
+    events: PathOpt = None,
+    campaigns: PathOpt = None,
+    model_alias: Annotated[str, typer.Option(help="Registry alias to evaluate.")] = "champion",
+    model_uri: ModelOpt = None,
+    report: Annotated[Path | None, typer.Option(help="Write the Markdown report here.")] = None,
+) -> None:
+    """Backtest: score a past cut-off with a registered model and compare with what happened."""
+    from churnml.data import load_tables
+    from churnml.evaluation.backtest import backtest
+    from churnml.tracking import configure_mlflow
+    from churnml.tracking.pyfunc import load_bundle
+
+    configure_mlflow()
+    uri = _model_uri(model_uri, model_alias)
+    bundle = load_bundle(uri)
+    tables = load_tables(transactions, customers, events, campaigns)
+    result = backtest(bundle, tables, as_of)
+    out.print(
+        f"Backtest of {uri} (version {bundle.model_version}) at {result.as_of.date()}: "
+        f"{int(result.metrics['customers']):,} customers, churn rate {result.metrics['churn_rate']:.1%}"
+    )
+    out.print(
+        _frame_table(result.churn.table, title="Churn: model and baselines on the same customers")
+    )
+    out.print(
+        f"CLV vs realised spend over {result.horizon_observed_days} days: normalised Gini "
+        f"{result.metrics['clv_normalised_gini']:.3f}, Spearman {result.metrics['clv_spearman']:.3f}"
+    )
+    if report is not None:
+        report.write_text(
+            f"# Backtest of {uri} at {result.as_of.date()}\n\n{result.churn.to_markdown()}\n"
+        )
 
 
 @app.command()
@@ -182,46 +297,109 @@ def promote(
 @app.command()
 @_friendly
 def demo(
-    customers: Annotated[int, typer.Option("--customers", "-n", min=500, help="Simulated customers.")] = 5_000,
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", min=500, help="Simulated customers.")
+    ] = 5_000,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 7,
 ) -> None:
     """The main job on bundled data: simulate, train, register, batch-score, summarise."""
     from churnml.demo import run_demo, top_at_risk
 
     out.rule("[bold]churnml demo")
-    out.print(f"Simulating an omnichannel retailer with {customers:,} customers, then training on it...")
+    out.print(
+        f"Simulating an omnichannel retailer with {customers:,} customers, then training on it..."
+    )
     result = run_demo(customers, seed=seed)
     out.print(_table(result.tables_summary, title=f"Input data ({result.data_dir})"))
     _print_training(result.training)
     s = result.scores
-    out.print(f"\nScored {len(s):,} customers as of {result.training.as_of.date()} -> {result.scores_path}")
-    seg = s.groupby("segment").agg(customers=("customer_id", "size"), mean_churn=("churn_probability", "mean"),
-                                   mean_clv=("clv", "mean")).reset_index().sort_values("customers", ascending=False)
-    out.print(_table([{"segment": r.segment, "customers": int(r.customers), "mean churn prob.": f"{r.mean_churn:.2f}",
-                       "mean CLV": f"{r.mean_clv:,.0f}"} for r in seg.itertuples()], title="Segments"))
+    out.print(
+        f"\nScored {len(s):,} customers as of {result.training.as_of.date()} -> {result.scores_path}"
+    )
+    seg = (
+        s.groupby("segment")
+        .agg(
+            customers=("customer_id", "size"),
+            mean_churn=("churn_probability", "mean"),
+            mean_clv=("clv", "mean"),
+        )
+        .reset_index()
+        .sort_values("customers", ascending=False)
+    )
+    out.print(
+        _table(
+            [
+                {
+                    "segment": r.segment,
+                    "customers": int(r.customers),
+                    "mean churn prob.": f"{r.mean_churn:.2f}",
+                    "mean CLV": f"{r.mean_clv:,.0f}",
+                }
+                for r in seg.itertuples()
+            ],
+            title="Segments",
+        )
+    )
     acts = s.groupby(["next_best_action", "control_group"]).size().rename("customers").reset_index()
-    out.print(_table([{"next best action": r.next_best_action, "control group": "yes" if r.control_group else "no",
-                       "customers": int(r.customers)} for r in acts.itertuples()], title="Win-back campaign"))
+    out.print(
+        _table(
+            [
+                {
+                    "next best action": r.next_best_action,
+                    "control group": "yes" if r.control_group else "no",
+                    "customers": int(r.customers),
+                }
+                for r in acts.itertuples()
+            ],
+            title="Win-back campaign",
+        )
+    )
     top = top_at_risk(s)
-    out.print(_table([{"customer": r.customer_id, "segment": r.segment, "tier": r.value_tier,
-                       "churn prob.": f"{r.churn_probability:.2f}", "CLV": f"{r.clv:,.0f}",
-                       "action": r.next_best_action} for r in top.itertuples()],
-                     title="Top 10 high-value customers at risk"))
-    out.print(f"Against the simulator's truth: churn AUC {result.truth_auc:.3f} "
-              f"(true 90-day churn rate {result.truth_churn_rate:.1%}).")
+    out.print(
+        _table(
+            [
+                {
+                    "customer": r.customer_id,
+                    "segment": r.segment,
+                    "tier": r.value_tier,
+                    "churn prob.": f"{r.churn_probability:.2f}",
+                    "CLV": f"{r.clv:,.0f}",
+                    "action": r.next_best_action,
+                }
+                for r in top.itertuples()
+            ],
+            title="Top 10 high-value customers at risk",
+        )
+    )
+    out.print(
+        f"Against the simulator's truth: churn AUC {result.truth_auc:.3f} "
+        f"(true 90-day churn rate {result.truth_churn_rate:.1%})."
+    )
     out.print(f"\nBrowse the run: {result.training.run_url_hint}")
 
 
 @app.command()
 @_friendly
 def lift(
-    contacts: Annotated[Path, typer.Option(help="Campaign contacts: `churnml score` output or a campaigns table.")],
-    transactions: Annotated[Path, typer.Option(help="Transactions including the weeks after the send date.")],
+    contacts: Annotated[
+        Path, typer.Option(help="Campaign contacts: `churnml score` output or a campaigns table.")
+    ],
+    transactions: Annotated[
+        Path, typer.Option(help="Transactions including the weeks after the send date.")
+    ],
     sent_date: DateOpt = None,
-    window_days: Annotated[int, typer.Option(min=1, help="Response window after the send date.")] = 30,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the table, report and plot.")] = Path("lift"),
-    campaign_id: Annotated[str, typer.Option(help="Id given to the outcomes written as campaign history.")] = "campaign",
-    log_mlflow: Annotated[bool, typer.Option(help="Log the report to MLflow (experiment churnml-lift).")] = True,
+    window_days: Annotated[
+        int, typer.Option(min=1, help="Response window after the send date.")
+    ] = 30,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the table, report and plot.")
+    ] = Path("lift"),
+    campaign_id: Annotated[
+        str, typer.Option(help="Id given to the outcomes written as campaign history.")
+    ] = "campaign",
+    log_mlflow: Annotated[
+        bool, typer.Option(help="Log the report to MLflow (experiment churnml-lift).")
+    ] = True,
 ) -> None:
     """Measure a finished campaign: incremental conversion and revenue, treated vs control."""
     from churnml.actions.lift import measure_lift
@@ -243,8 +421,10 @@ def lift(
     plot = report.plot(out_dir / "lift.png")
     write_table(report.as_campaign_history(campaign_id), out_dir / "campaign_history.csv")
     out.print(report.to_markdown())
-    out.print(f"Wrote {out_dir}/lift.csv, lift.md, lift.png and campaign_history.csv "
-              "(use it as --campaigns history for the next training).")
+    out.print(
+        f"Wrote {out_dir}/lift.csv, lift.md, lift.png and campaign_history.csv "
+        "(use it as --campaigns history for the next training)."
+    )
     if log_mlflow:
         import mlflow
 
@@ -253,8 +433,13 @@ def lift(
         configure_mlflow(experiment="churnml-lift")
         with mlflow.start_run(run_name=f"lift-{campaign_id}") as run:
             overall = report.to_frame().iloc[0]
-            mlflow.log_metrics({k: float(v) for k, v in overall.items()
-                                if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v)})
+            mlflow.log_metrics(
+                {
+                    k: float(v)
+                    for k, v in overall.items()
+                    if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v)
+                }
+            )
             for path in (out_dir / "lift.csv", out_dir / "lift.md", plot):
                 mlflow.log_artifact(str(path), artifact_path="lift")
         out.print(f"MLflow run {run.info.run_id} (experiment churnml-lift)")
@@ -266,8 +451,11 @@ def main() -> None:
 
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err, show_time=False, show_path=False)])
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_time=False, show_path=False)],
+    )
     for noisy in ("mlflow", "alembic", "py4j"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:

@@ -25,7 +25,9 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the input tables come from. Paths may be CSV or Parquet."""
 
-    transactions: Path | None = Field(None, description="Transactions table (required unless `dataset` is set).")
+    transactions: Path | None = Field(
+        None, description="Transactions table (required unless `dataset` is set)."
+    )
     customers: Path | None = Field(None, description="Customers table with consent flags.")
     events: Path | None = Field(None, description="Engagement events table.")
     campaigns: Path | None = Field(None, description="Past win-back contacts, treated and control.")
@@ -33,31 +35,44 @@ class DataConfig(_Section):
         None, description="Use bundled data instead of files."
     )
     simulate_customers: int = Field(5_000, gt=0, description="Size of the simulated data set.")
-    strict_events: bool = Field(False, description="Reject unknown event types instead of counting them as 'other'.")
+    strict_events: bool = Field(
+        False, description="Reject unknown event types instead of counting them as 'other'."
+    )
 
 
 class TimeConfig(_Section):
     """The clock: scoring cut-off, horizons and training cut-offs."""
 
     as_of: dt.date | None = Field(
-        None, description="Scoring cut-off (exclusive). Default: the day after the last transaction."
+        None,
+        description="Scoring cut-off (exclusive). Default: the day after the last transaction.",
     )
     horizon_days: int = Field(365, gt=0, description="Horizon of expected purchases and CLV.")
-    churn_window_days: int = Field(90, gt=0, description="Churn = no purchase within this many days after the cut-off.")
-    n_cutoffs: int = Field(4, ge=1, description="Number of rolling training cut-offs before `as_of`.")
+    churn_window_days: int = Field(
+        90, gt=0, description="Churn = no purchase within this many days after the cut-off."
+    )
+    n_cutoffs: int = Field(
+        4, ge=1, description="Number of rolling training cut-offs before `as_of`."
+    )
     cutoff_step_days: int | None = Field(
         None, gt=0, description="Days between training cut-offs. Default: churn_window_days / 2."
     )
     min_history_days: int = Field(
-        90, ge=0, description="Earliest training cut-off leaves at least this much history before it."
+        90,
+        ge=0,
+        description="Earliest training cut-off leaves at least this much history before it.",
     )
 
 
 class LTVConfig(_Section):
     """BG/NBD + Gamma-Gamma settings."""
 
-    time_unit: Literal["D", "W"] = Field("W", description="Time unit of the BG/NBD fit: days or weeks.")
-    penalizer_coef: float = Field(0.0, ge=0, description="L2 penalty of the BG/NBD fit; raised automatically on failure.")
+    time_unit: Literal["D", "W"] = Field(
+        "W", description="Time unit of the BG/NBD fit: days or weeks."
+    )
+    penalizer_coef: float = Field(
+        0.0, ge=0, description="L2 penalty of the BG/NBD fit; raised automatically on failure."
+    )
     gg_penalizer_coef: float = Field(0.0, ge=0, description="L2 penalty of the Gamma-Gamma fit.")
     margin: float = Field(0.3, gt=0, le=1, description="Profit margin applied to spend in CLV.")
     annual_discount_rate: float = Field(0.10, ge=0, description="Annual discount rate of CLV.")
@@ -66,7 +81,9 @@ class LTVConfig(_Section):
 class ChurnConfig(_Section):
     """LightGBM churn classifier settings."""
 
-    n_estimators: int = Field(600, gt=0, description="Maximum boosting rounds (early stopping picks fewer).")
+    n_estimators: int = Field(
+        600, gt=0, description="Maximum boosting rounds (early stopping picks fewer)."
+    )
     learning_rate: float = Field(0.03, gt=0)
     num_leaves: int = Field(15, gt=1)
     min_child_samples: int = Field(50, gt=0)
@@ -74,9 +91,13 @@ class ChurnConfig(_Section):
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     reg_lambda: float = Field(1.0, ge=0)
     early_stopping_rounds: int = Field(50, gt=0)
-    calibration: Literal["isotonic", "sigmoid"] = Field("isotonic", description="Probability calibration on held-out time.")
+    calibration: Literal["isotonic", "sigmoid"] = Field(
+        "isotonic", description="Probability calibration on held-out time."
+    )
     n_reasons: int = Field(3, ge=1, le=10, description="Reason codes per customer.")
-    optuna_trials: int = Field(0, ge=0, description="Hyperparameter search trials (0 = off; needs optuna).")
+    optuna_trials: int = Field(
+        0, ge=0, description="Hyperparameter search trials (0 = off; needs optuna)."
+    )
     n_jobs: int = Field(2, ge=1)
 
 
@@ -84,7 +105,9 @@ class SegmentConfig(_Section):
     """Lifecycle segment rules (days and thresholds)."""
 
     new_days: int = Field(60, gt=0, description="First purchase within this many days: 'new'.")
-    at_risk_probability: float = Field(0.5, gt=0, lt=1, description="Churn probability from which a customer is 'at_risk'.")
+    at_risk_probability: float = Field(
+        0.5, gt=0, lt=1, description="Churn probability from which a customer is 'at_risk'."
+    )
     lapsed_days: int = Field(180, gt=0, description="No purchase for this many days: 'lapsed'.")
     churned_days: int = Field(365, gt=0, description="No purchase for this many days: 'churned'.")
     loyal_min_orders: int = Field(5, gt=0, description="Orders needed to be 'loyal'.")
@@ -98,12 +121,24 @@ class SegmentConfig(_Section):
 class PolicyConfig(_Section):
     """Next-best-action policy settings."""
 
-    actions_path: Path | None = Field(None, description="Action catalogue YAML. Default: the bundled catalogue.")
-    control_share: float = Field(0.10, ge=0, lt=1, description="Share of customers held out as a random control group.")
-    campaign_salt: str = Field("winback", description="Salt of the control-group hash; change it per campaign.")
-    budget: float | None = Field(None, gt=0, description="Total money for contacts and offers (None = unlimited).")
-    max_contacts: int | None = Field(None, gt=0, description="Total number of contacts (None = unlimited).")
-    recent_purchase_days: int = Field(14, ge=0, description="No offer to a customer who bought this recently.")
+    actions_path: Path | None = Field(
+        None, description="Action catalogue YAML. Default: the bundled catalogue."
+    )
+    control_share: float = Field(
+        0.10, ge=0, lt=1, description="Share of customers held out as a random control group."
+    )
+    campaign_salt: str = Field(
+        "winback", description="Salt of the control-group hash; change it per campaign."
+    )
+    budget: float | None = Field(
+        None, gt=0, description="Total money for contacts and offers (None = unlimited)."
+    )
+    max_contacts: int | None = Field(
+        None, gt=0, description="Total number of contacts (None = unlimited)."
+    )
+    recent_purchase_days: int = Field(
+        14, ge=0, description="No offer to a customer who bought this recently."
+    )
     seed: int = 0
 
 
@@ -111,12 +146,17 @@ class TrackingConfig(_Section):
     """MLflow tracking and registry."""
 
     tracking_uri: str | None = Field(
-        None, description="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else a SQLite store in ./.churnml/."
+        None,
+        description="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else a SQLite store in ./.churnml/.",
     )
     experiment: str = Field("churnml", description="MLflow experiment name.")
     model_name: str = Field("churnml", description="Registered model name.")
-    promotion_metric: str = Field("churn_roc_auc", description="Metric a challenger must beat to become champion.")
-    promotion_min_delta: float = Field(0.0, ge=0, description="Required improvement of the promotion metric.")
+    promotion_metric: str = Field(
+        "churn_roc_auc", description="Metric a challenger must beat to become champion."
+    )
+    promotion_min_delta: float = Field(
+        0.0, ge=0, description="Required improvement of the promotion metric."
+    )
     register_model: bool = Field(True, description="Register the model and manage aliases.")
 
 

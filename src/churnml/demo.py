@@ -34,12 +34,16 @@ class DemoResult:
     truth_churn_rate: float
 
 
-def run_demo(n_customers: int = 5_000, seed: int = 7, home: Path | None = None, show_progress: bool = True) -> DemoResult:
+def run_demo(
+    n_customers: int = 5_000, seed: int = 7, home: Path | None = None, show_progress: bool = True
+) -> DemoResult:
     """Run the main job end to end in ``home`` (default ``$CHURNML_HOME``)."""
     base = (home or churnml_home()) / "demo"
     sim = simulate(n_customers, seed=seed)
     paths = sim.write(base / "data")
-    tables = load_tables(paths["transactions"], paths["customers"], paths["events"], paths["campaigns"])
+    tables = load_tables(
+        paths["transactions"], paths["customers"], paths["events"], paths["campaigns"]
+    )
     config = Config().with_overrides(
         data={k: paths[k] for k in ("transactions", "customers", "events", "campaigns")},
         time={"as_of": sim.as_of.date()},
@@ -50,16 +54,33 @@ def run_demo(n_customers: int = 5_000, seed: int = 7, home: Path | None = None, 
     write_table(scores, scores_path)
     truth = sim.truth.set_index("customer_id").reindex(scores["customer_id"])
     churned = truth["churned_in_window_90"].astype(float).to_numpy()
-    auc = float(roc_auc_score(churned, scores["churn_probability"])) if 0 < churned.mean() < 1 else float("nan")
+    auc = (
+        float(roc_auc_score(churned, scores["churn_probability"]))
+        if 0 < churned.mean() < 1
+        else float("nan")
+    )
     return DemoResult(
-        data_dir=base / "data", scores_path=scores_path, tables_summary=describe_tables(tables),
-        training=result, scores=scores, truth_auc=auc, truth_churn_rate=float(churned.mean()),
+        data_dir=base / "data",
+        scores_path=scores_path,
+        tables_summary=describe_tables(tables),
+        training=result,
+        scores=scores,
+        truth_auc=auc,
+        truth_churn_rate=float(churned.mean()),
     )
 
 
 def top_at_risk(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The customers with the most value at risk (churn probability x CLV)."""
     at_risk = scores.assign(value_at_risk=scores["churn_probability"] * scores["clv"])
-    cols = ["customer_id", "segment", "value_tier", "churn_probability", "clv", "value_at_risk",
-            "next_best_action", "control_group"]
+    cols = [
+        "customer_id",
+        "segment",
+        "value_tier",
+        "churn_probability",
+        "clv",
+        "value_at_risk",
+        "next_best_action",
+        "control_group",
+    ]
     return at_risk.nlargest(n, "value_at_risk")[cols]

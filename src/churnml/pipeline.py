@@ -47,10 +47,8 @@ from churnml.models.inputs import model_inputs
 from churnml.models.ltv import LTVModel
 from churnml.models.training_data import build_training_set
 from churnml.scoring.bundle import ModelBundle
-from churnml.scoring.scorer import Scorer
 from churnml.segments import ValueTiers
 from churnml.tracking import (
-    CHALLENGER,
     CHAMPION,
     PromotionDecision,
     configure_mlflow,
@@ -98,14 +96,18 @@ class TrainResult:
     def run_url_hint(self) -> str:
         if self.tracking_uri.startswith("sqlite:///"):
             return f"mlflow ui --backend-store-uri {self.tracking_uri}  ->  experiment {self.experiment_id}, run {self.run_id}"
-        return f"{self.tracking_uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        return (
+            f"{self.tracking_uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        )
 
 
 def load_inputs(config: Config) -> InputTables:
     """The validated tables named by ``config.data`` (files or a bundled data set)."""
     d = config.data
     if d.transactions is not None:
-        return load_tables(d.transactions, d.customers, d.events, d.campaigns, strict_events=d.strict_events)
+        return load_tables(
+            d.transactions, d.customers, d.events, d.campaigns, strict_events=d.strict_events
+        )
     if d.dataset == "simulated":
         sim = simulate(d.simulate_customers, seed=config.seed)
         return validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
@@ -125,15 +127,21 @@ def evaluation_rows(tables: InputTables, config: Config, as_of: pd.Timestamp) ->
     """Inputs and observed labels at ``as_of - churn_window_days``, LTV fitted before it."""
     window = config.time.churn_window_days
     cutoff = as_of - pd.Timedelta(days=window)
-    ltv = LTVModel.from_config(config.ltv).fit(rfm_summary(tables.transactions, cutoff, config.ltv.time_unit))
+    ltv = LTVModel.from_config(config.ltv).fit(
+        rfm_summary(tables.transactions, cutoff, config.ltv.time_unit)
+    )
     inputs = model_inputs(tables, cutoff, ltv, config.time.horizon_days, window)
     if inputs.empty:
-        raise ChurnmlError(f"no customer has a purchase before the evaluation cut-off {cutoff.date()}")
+        raise ChurnmlError(
+            f"no customer has a purchase before the evaluation cut-off {cutoff.date()}"
+        )
     labels = churn_labels(tables.transactions, cutoff, window).reindex(inputs.index)
     return EvaluationRows(cutoff=cutoff, inputs=inputs, labels=labels)
 
 
-def fit_uplift(tables: InputTables, config: Config, as_of: pd.Timestamp) -> tuple[UpliftModel, dict[str, Any]]:
+def fit_uplift(
+    tables: InputTables, config: Config, as_of: pd.Timestamp
+) -> tuple[UpliftModel, dict[str, Any]]:
     """Learn uplift from campaign history whose responses are observed; else use priors."""
     catalogue = load_catalogue(config.policy.actions_path)
     camp = tables.campaigns
@@ -144,8 +152,11 @@ def fit_uplift(tables: InputTables, config: Config, as_of: pd.Timestamp) -> tupl
             X, action, y = uplift_training_set(observed, lambda day: build_features(tables, day))
             try:
                 model = UpliftModel(random_state=config.seed).fit(X, action, y)
-                info = {"uplift.source": "learned", "uplift.rows": len(X),
-                        "uplift.actions": ",".join(model.actions_)}
+                info = {
+                    "uplift.source": "learned",
+                    "uplift.rows": len(X),
+                    "uplift.actions": ",".join(model.actions_),
+                }
                 return model, info
             except ValueError as err:
                 info["uplift.fallback_reason"] = str(err)
@@ -174,9 +185,15 @@ def _champion_metric(config: Config, rows: EvaluationRows) -> tuple[float | None
 @contextmanager
 def _steps(show: bool) -> Iterator[Callable[[str], None]]:
     """Yield ``begin(step)``: shows the step running and counts the previous one done."""
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description:<24}"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                        console=Console(stderr=True), disable=not show)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+    )
     with progress:
         task = progress.add_task("training", total=len(STEPS))
 
@@ -188,7 +205,9 @@ def _steps(show: bool) -> Iterator[Callable[[str], None]]:
         begin("finished")
 
 
-def train(config: Config, tables: InputTables | None = None, show_progress: bool = True) -> TrainResult:
+def train(
+    config: Config, tables: InputTables | None = None, show_progress: bool = True
+) -> TrainResult:
     """Train, evaluate, log and register a bundle; return what happened.
 
     Parameters
@@ -211,7 +230,9 @@ def train(config: Config, tables: InputTables | None = None, show_progress: bool
         training = build_training_set(tables, rows.cutoff, config.time, config.ltv)
 
         step("ltv")
-        ltv = LTVModel.from_config(config.ltv).fit(rfm_summary(tables.transactions, as_of, config.ltv.time_unit))
+        ltv = LTVModel.from_config(config.ltv).fit(
+            rfm_summary(tables.transactions, as_of, config.ltv.time_unit)
+        )
 
         step("churn")
         churn = ChurnModel.from_config(config.churn, random_state=config.seed)
@@ -224,40 +245,72 @@ def train(config: Config, tables: InputTables | None = None, show_progress: bool
         with tempfile.TemporaryDirectory() as tmp:
             plots = Path(tmp)
             proba = churn.predict_proba(rows.inputs)
-            report: ChurnReport = evaluate_churn(rows.labels.to_numpy(), proba, rows.inputs, model=churn)
+            report: ChurnReport = evaluate_churn(
+                rows.labels.to_numpy(), proba, rows.inputs, model=churn
+            )
             churn_plots = report.save_plots(plots / "churn")
             ltv_eval = LTVModel.from_config(config.ltv)
             ltv_eval.fit(rfm_summary(tables.transactions, rows.cutoff, config.ltv.time_unit))
-            ltv_diag = write_ltv_diagnostics(ltv_eval, tables.transactions, rows.cutoff, as_of, plots / "ltv")
+            ltv_diag = write_ltv_diagnostics(
+                ltv_eval, tables.transactions, rows.cutoff, as_of, plots / "ltv"
+            )
             metrics = dict(report.metrics)
-            metrics.update({f"ltv_{k}": float(v) for k, v in ltv_diag["metrics"].items() if np.isfinite(v)})
-            metrics.update({f"ltv_fit_{k}": float(v) for k, v in ltv.fit_report_.items()
-                            if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)})
+            metrics.update(
+                {f"ltv_{k}": float(v) for k, v in ltv_diag["metrics"].items() if np.isfinite(v)}
+            )
+            metrics.update(
+                {
+                    f"ltv_fit_{k}": float(v)
+                    for k, v in ltv.fit_report_.items()
+                    if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+                }
+            )
             metrics["train_rows"] = float(len(training.X))
             metrics["train_cutoffs"] = float(len(training.cutoffs))
             metrics["eval_rows"] = float(len(rows.labels))
             metrics["eval_churn_rate"] = float(rows.labels.mean())
 
             scoring_rfm = rfm_summary(tables.transactions, as_of, config.ltv.time_unit)
-            clv = ltv.predict(scoring_rfm, config.time.horizon_days, config.time.churn_window_days)["clv"]
+            clv = ltv.predict(scoring_rfm, config.time.horizon_days, config.time.churn_window_days)[
+                "clv"
+            ]
             bundle = ModelBundle(
-                ltv=ltv, churn=churn, value_tiers=ValueTiers.from_config(config.segments).fit(clv.to_numpy()),
-                uplift=uplift, catalogue=load_catalogue(config.policy.actions_path), config=config,
-                as_of=as_of.date().isoformat(), metrics=metrics, model_name=config.tracking.model_name,
+                ltv=ltv,
+                churn=churn,
+                value_tiers=ValueTiers.from_config(config.segments).fit(clv.to_numpy()),
+                uplift=uplift,
+                catalogue=load_catalogue(config.policy.actions_path),
+                config=config,
+                as_of=as_of.date().isoformat(),
+                metrics=metrics,
+                model_name=config.tracking.model_name,
             )
-            report_md = _report_markdown(config, as_of, rows, training.summary(), report, ltv_diag, uplift_info)
+            report_md = _report_markdown(
+                config, as_of, rows, training.summary(), report, ltv_diag, uplift_info
+            )
             (plots / "report.md").write_text(report_md)
 
             step("log")
             client = configure_mlflow(config.tracking.tracking_uri, config.tracking.experiment)
             with mlflow.start_run(run_name=f"train-{as_of.date()}") as run:
-                mlflow.log_params({k: ("" if v is None else str(v)[:500]) for k, v in config.flat().items()})
-                mlflow.log_params({**data_fingerprint(tables), **{k: str(v) for k, v in uplift_info.items()}})
-                mlflow.set_tags({"as_of": as_of.date().isoformat(), "eval_cutoff": rows.cutoff.date().isoformat(),
-                                 "churnml.step": "train"})
+                mlflow.log_params(
+                    {k: ("" if v is None else str(v)[:500]) for k, v in config.flat().items()}
+                )
+                mlflow.log_params(
+                    {**data_fingerprint(tables), **{k: str(v) for k, v in uplift_info.items()}}
+                )
+                mlflow.set_tags(
+                    {
+                        "as_of": as_of.date().isoformat(),
+                        "eval_cutoff": rows.cutoff.date().isoformat(),
+                        "churnml.step": "train",
+                    }
+                )
                 mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
                 mlflow.log_artifacts(str(plots), artifact_path="evaluation")
-                mlflow.log_artifacts(str(plots / "churn"), artifact_path="plots/churn") if churn_plots else None
+                mlflow.log_artifacts(
+                    str(plots / "churn"), artifact_path="plots/churn"
+                ) if churn_plots else None
                 example = tables.transactions.loc[
                     tables.transactions["customer_id"].isin(rows.inputs.index[:3])
                     & (tables.transactions["order_date"] < as_of),
@@ -275,36 +328,65 @@ def train(config: Config, tables: InputTables | None = None, show_progress: bool
                     version = str(mv.version)
                     metric = config.tracking.promotion_metric
                     if metric not in metrics:
-                        raise ConfigError(f"tracking.promotion_metric {metric!r} is not a metric of this run "
-                                          f"(known: {', '.join(sorted(metrics))[:300]}...)")
-                    decision = decide_promotion(metric, metrics[metric], champion_value, champion_version,
-                                                config.tracking.promotion_min_delta)
+                        raise ConfigError(
+                            f"tracking.promotion_metric {metric!r} is not a metric of this run "
+                            f"(known: {', '.join(sorted(metrics))[:300]}...)"
+                        )
+                    decision = decide_promotion(
+                        metric,
+                        metrics[metric],
+                        champion_value,
+                        champion_version,
+                        config.tracking.promotion_min_delta,
+                    )
                     if decision.promote:
                         promote(client, name, version)
-                    mlflow.set_tags({"registered_version": version, "promoted": str(decision.promote),
-                                     "promotion_reason": decision.reason})
+                    mlflow.set_tags(
+                        {
+                            "registered_version": version,
+                            "promoted": str(decision.promote),
+                            "promotion_reason": decision.reason,
+                        }
+                    )
                     if champion_value is not None:
                         mlflow.log_metric("champion_" + metric, champion_value)
                     bundle.model_version = version
     return TrainResult(
-        run_id=run.info.run_id, experiment_id=run.info.experiment_id, tracking_uri=mlflow.get_tracking_uri(),
-        model_uri=info.model_uri, model_name=config.tracking.model_name, version=version, decision=decision,
-        metrics=metrics, bundle=bundle, as_of=as_of, eval_cutoff=rows.cutoff, report_markdown=report_md,
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        tracking_uri=mlflow.get_tracking_uri(),
+        model_uri=info.model_uri,
+        model_name=config.tracking.model_name,
+        version=version,
+        decision=decision,
+        metrics=metrics,
+        bundle=bundle,
+        as_of=as_of,
+        eval_cutoff=rows.cutoff,
+        report_markdown=report_md,
     )
 
 
 def _report_markdown(
-    config: Config, as_of: pd.Timestamp, rows: EvaluationRows, cutoffs: pd.DataFrame,
-    report: ChurnReport, ltv_diag: dict[str, Any], uplift_info: dict[str, Any],
+    config: Config,
+    as_of: pd.Timestamp,
+    rows: EvaluationRows,
+    cutoffs: pd.DataFrame,
+    report: ChurnReport,
+    ltv_diag: dict[str, Any],
+    uplift_info: dict[str, Any],
 ) -> str:
     ltv_metrics = pd.Series(ltv_diag["metrics"], name="value").to_frame()
-    return "\n\n".join([
-        f"# churnml training report — as of {as_of.date()}",
-        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Evaluation cut-off {rows.cutoff.date()}: "
-        f"{len(rows.labels):,} customers, churn rate {rows.labels.mean():.1%} "
-        f"(no purchase in the {config.time.churn_window_days} days after the cut-off).",
-        "## Training cut-offs\n\n" + cutoffs.to_markdown(floatfmt=".3f"),
-        "## Churn model against baselines (same rows)\n\n" + report.to_markdown(),
-        "## LTV holdout (model fitted before the evaluation cut-off)\n\n" + ltv_metrics.to_markdown(floatfmt=".4f"),
-        "## Uplift\n\n" + "\n".join(f"- {k}: {v}" for k, v in uplift_info.items()),
-    ])
+    return "\n\n".join(
+        [
+            f"# churnml training report — as of {as_of.date()}",
+            f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Evaluation cut-off {rows.cutoff.date()}: "
+            f"{len(rows.labels):,} customers, churn rate {rows.labels.mean():.1%} "
+            f"(no purchase in the {config.time.churn_window_days} days after the cut-off).",
+            "## Training cut-offs\n\n" + cutoffs.to_markdown(floatfmt=".3f"),
+            "## Churn model against baselines (same rows)\n\n" + report.to_markdown(),
+            "## LTV holdout (model fitted before the evaluation cut-off)\n\n"
+            + ltv_metrics.to_markdown(floatfmt=".4f"),
+            "## Uplift\n\n" + "\n".join(f"- {k}: {v}" for k, v in uplift_info.items()),
+        ]
+    )

@@ -89,7 +89,9 @@ def _require(frame: pd.DataFrame, required: Iterable[str], col: _Collector) -> b
         return False
     missing = [c for c in required if c not in frame.columns]
     for c in missing:
-        col.add(c, f"required column is missing (found: {', '.join(map(str, frame.columns)) or 'none'})")
+        col.add(
+            c, f"required column is missing (found: {', '.join(map(str, frame.columns)) or 'none'})"
+        )
     if len(frame) == 0:
         col.add("*", "the table is empty")
     return not missing and len(frame) > 0
@@ -132,8 +134,11 @@ def _dates(frame: pd.DataFrame, column: str, col: _Collector, required: bool = T
     blank = raw.isna() | (raw.astype("string").str.strip() == "")
     if required:
         col.add(column, "missing date", blank.to_numpy())
-    col.add(column, "unparseable or out-of-range date (expected e.g. 2024-03-31 or 2024-03-31T18:05:00+02:00)",
-            (parsed.isna() & ~blank).to_numpy())
+    col.add(
+        column,
+        "unparseable or out-of-range date (expected e.g. 2024-03-31 or 2024-03-31T18:05:00+02:00)",
+        (parsed.isna() & ~blank).to_numpy(),
+    )
     return parsed
 
 
@@ -171,9 +176,24 @@ def validate_transactions(frame: pd.DataFrame) -> pd.DataFrame:
     amounts = _amounts(frame, "amount", col)
     col.raise_if_any()
 
-    out = pd.DataFrame({"customer_id": ids.to_numpy(), "order_date": dates.to_numpy(), "amount": amounts.to_numpy()})
+    out = pd.DataFrame(
+        {
+            "customer_id": ids.to_numpy(),
+            "order_date": dates.to_numpy(),
+            "amount": amounts.to_numpy(),
+        }
+    )
     if "channel" in frame.columns:
-        out["channel"] = frame["channel"].astype("string").str.strip().str.lower().fillna("unknown").replace("", "unknown").astype(object).to_numpy()
+        out["channel"] = (
+            frame["channel"]
+            .astype("string")
+            .str.strip()
+            .str.lower()
+            .fillna("unknown")
+            .replace("", "unknown")
+            .astype(object)
+            .to_numpy()
+        )
     else:
         out["channel"] = "unknown"
     if "order_id" in frame.columns:
@@ -183,7 +203,9 @@ def validate_transactions(frame: pd.DataFrame) -> pd.DataFrame:
             out["order_id"] = order.astype(object).to_numpy()
             keyed = out[has_order.to_numpy()]
             merged = keyed.groupby(["customer_id", "order_id"], sort=False, as_index=False).agg(
-                order_date=("order_date", "min"), amount=("amount", "sum"), channel=("channel", "first")
+                order_date=("order_date", "min"),
+                amount=("amount", "sum"),
+                channel=("channel", "first"),
             )
             out = pd.concat([merged, out[~has_order.to_numpy()]], ignore_index=True)
         else:
@@ -198,7 +220,11 @@ def validate_customers(frame: pd.DataFrame) -> pd.DataFrame:
         col.raise_if_any()
     out = frame.copy()
     out["customer_id"] = _clean_ids(frame["customer_id"], "customer_id", col).to_numpy()
-    col.add("customer_id", "duplicate customer row", out["customer_id"].duplicated(keep="first").to_numpy())
+    col.add(
+        "customer_id",
+        "duplicate customer row",
+        out["customer_id"].duplicated(keep="first").to_numpy(),
+    )
     if "signup_date" in frame.columns:
         out["signup_date"] = _dates(frame, "signup_date", col, required=False).to_numpy()
     else:
@@ -219,11 +245,19 @@ def validate_events(frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:
     types = frame["event_type"].astype("string").str.strip().str.lower()
     col.add("event_type", "missing event type", (types.isna() | (types == "")).to_numpy())
     if strict:
-        col.add("event_type", f"unknown event type (known: {', '.join(EVENT_TYPES)})",
-                (~types.isin(EVENT_TYPES) & types.notna() & (types != "")).to_numpy())
+        col.add(
+            "event_type",
+            f"unknown event type (known: {', '.join(EVENT_TYPES)})",
+            (~types.isin(EVENT_TYPES) & types.notna() & (types != "")).to_numpy(),
+        )
     col.raise_if_any()
-    return pd.DataFrame({"customer_id": ids.to_numpy(), "event_date": dates.to_numpy(),
-                         "event_type": types.astype(object).to_numpy()})
+    return pd.DataFrame(
+        {
+            "customer_id": ids.to_numpy(),
+            "event_date": dates.to_numpy(),
+            "event_type": types.astype(object).to_numpy(),
+        }
+    )
 
 
 def validate_campaigns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -232,7 +266,9 @@ def validate_campaigns(frame: pd.DataFrame) -> pd.DataFrame:
     required = ("customer_id", "campaign_id", "sent_date", "action", "treated", "converted")
     if not _require(frame, required, col):
         col.raise_if_any()
-    out = pd.DataFrame({"customer_id": _clean_ids(frame["customer_id"], "customer_id", col).to_numpy()})
+    out = pd.DataFrame(
+        {"customer_id": _clean_ids(frame["customer_id"], "customer_id", col).to_numpy()}
+    )
     out["campaign_id"] = _clean_ids(frame["campaign_id"], "campaign_id", col).to_numpy()
     out["sent_date"] = _dates(frame, "sent_date", col).to_numpy()
     out["action"] = _clean_ids(frame["action"], "action", col).to_numpy()
@@ -240,7 +276,11 @@ def validate_campaigns(frame: pd.DataFrame) -> pd.DataFrame:
     out["converted"] = _booleans(frame["converted"], "converted", col).to_numpy()
     if "revenue" in frame.columns:
         rev = pd.to_numeric(frame["revenue"], errors="coerce")
-        col.add("revenue", "not a finite number", (~np.isfinite(rev.to_numpy(dtype=float)) & frame["revenue"].notna().to_numpy()))
+        col.add(
+            "revenue",
+            "not a finite number",
+            (~np.isfinite(rev.to_numpy(dtype=float)) & frame["revenue"].notna().to_numpy()),
+        )
         out["revenue"] = rev.fillna(0.0).to_numpy(dtype=float)
     else:
         out["revenue"] = 0.0
@@ -279,5 +319,9 @@ def validate_tables(
         raise DataValidationError(problems)
     tx = results["transactions"]
     assert tx is not None
-    return InputTables(transactions=tx, customers=results["customers"], events=results["events"],
-                       campaigns=results["campaigns"])
+    return InputTables(
+        transactions=tx,
+        customers=results["customers"],
+        events=results["events"],
+        campaigns=results["campaigns"],
+    )

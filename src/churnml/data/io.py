@@ -24,8 +24,16 @@ import pyarrow.csv as pv
 from churnml.errors import DataValidationError, Problem
 
 _TEXT_COLUMNS = (
-    "customer_id", "order_id", "campaign_id", "action", "channel", "event_type",
-    "order_date", "signup_date", "event_date", "sent_date",
+    "customer_id",
+    "order_id",
+    "campaign_id",
+    "action",
+    "channel",
+    "event_type",
+    "order_date",
+    "signup_date",
+    "event_date",
+    "sent_date",
 )
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -40,7 +48,9 @@ def table_format(path: str | os.PathLike[str]) -> str:
     if fmt is None and p.is_dir():
         return "parquet"  # a folder of Parquet parts, as Spark writes them
     if fmt is None:
-        raise DataValidationError([Problem(p.name, "*", "unsupported file type (use .csv or .parquet)", 1)])
+        raise DataValidationError(
+            [Problem(p.name, "*", "unsupported file type (use .csv or .parquet)", 1)]
+        )
     return fmt
 
 
@@ -59,7 +69,9 @@ def read_table(path: str | os.PathLike[str], table: str = "table") -> pd.DataFra
         return pv.read_csv(p, convert_options=pv.ConvertOptions(column_types=types)).to_pandas()
     except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError, ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataValidationError([Problem(table, "*", f"cannot read {p.name}: {first}", 1)]) from None
+        raise DataValidationError(
+            [Problem(table, "*", f"cannot read {p.name}: {first}", 1)]
+        ) from None
 
 
 @contextlib.contextmanager
@@ -78,7 +90,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], row_group_size: int = 100_000) -> None:
+def write_table(
+    frame: pd.DataFrame, path: str | os.PathLike[str], row_group_size: int = 100_000
+) -> None:
     """Write ``frame`` to ``path`` (format from the extension) atomically."""
     fmt = table_format(path)
     with atomic_path(path) as tmp:
@@ -86,4 +100,3 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], row_group_siz
             frame.to_parquet(tmp, index=False, row_group_size=row_group_size)
         else:
             frame.to_csv(tmp, index=False)
-

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
+import pandas as pd
+
 from churnml.data.contract import InputTables, validate_tables
 from churnml.data.io import read_table
-from churnml.errors import DataValidationError
+from churnml.errors import DataValidationError, Problem
 
 PathLike = str | os.PathLike[str]
 
@@ -23,10 +25,14 @@ def load_tables(
     Read errors and contract violations of all tables are reported in one
     :class:`~churnml.errors.DataValidationError`.
     """
-    problems = []
-    frames = {}
-    for name, path in {"transactions": transactions, "customers": customers,
-                       "events": events, "campaigns": campaigns}.items():
+    problems: list[Problem] = []
+    frames: dict[str, pd.DataFrame | None] = {}
+    for name, path in {
+        "transactions": transactions,
+        "customers": customers,
+        "events": events,
+        "campaigns": campaigns,
+    }.items():
         if path is None:
             frames[name] = None
             continue
@@ -37,5 +43,10 @@ def load_tables(
     if problems:
         raise DataValidationError(problems)
     assert frames["transactions"] is not None
-    return validate_tables(frames["transactions"], frames["customers"], frames["events"],
-                           frames["campaigns"], strict_events=strict_events)
+    return validate_tables(
+        frames["transactions"],
+        frames["customers"],
+        frames["events"],
+        frames["campaigns"],
+        strict_events=strict_events,
+    )

@@ -43,14 +43,18 @@ def load_cdnow(kind: Literal["sample", "master"] = "sample") -> pd.DataFrame:
     """
     if kind == "sample":
         raw = pd.read_csv(
-            _path("CDNOW_sample.txt"), sep=r"\s+", header=None,
+            _path("CDNOW_sample.txt"),
+            sep=r"\s+",
+            header=None,
             names=["master_id", "customer_id", "date", "quantity", "amount"],
             dtype={"master_id": str, "customer_id": str, "date": str},
         )
         raw["customer_id"] = raw["customer_id"].str.lstrip("0")
     elif kind == "master":
         raw = pd.read_csv(
-            _path("CDNOW_master.txt"), sep=r"\s+", header=0,
+            _path("CDNOW_master.txt"),
+            sep=r"\s+",
+            header=0,
             names=["customer_id", "date", "quantity", "amount"],
             dtype={"customer_id": str, "date": str},
         )

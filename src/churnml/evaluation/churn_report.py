@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+    roc_curve,
+)
 
 #: Baseline name -> (input column, sign so that higher = more likely to churn, is a probability).
 BASELINES: dict[str, tuple[str, float, bool]] = {
@@ -60,7 +66,10 @@ def top_decile(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
 
 def score_metrics(y: np.ndarray, score: np.ndarray, is_probability: bool) -> dict[str, float]:
     """Ranking metrics for any score; calibration metrics only for probabilities."""
-    out = {"roc_auc": float(roc_auc_score(y, score)), "pr_auc": float(average_precision_score(y, score))}
+    out = {
+        "roc_auc": float(roc_auc_score(y, score)),
+        "pr_auc": float(average_precision_score(y, score)),
+    }
     out["top_decile_lift"], out["top_decile_capture"] = top_decile(y, score)
     if is_probability:
         p = np.clip(score, 1e-6, 1 - 1e-6)
@@ -96,7 +105,11 @@ class ChurnReport:
         """Calibration curve, gains chart, ROC curves and feature importance as PNG."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        paths = [self._calibration(d / "calibration.png"), self._gains(d / "gains.png"), self._roc(d / "roc.png")]
+        paths = [
+            self._calibration(d / "calibration.png"),
+            self._gains(d / "gains.png"),
+            self._roc(d / "roc.png"),
+        ]
         if self.importance is not None:
             paths.append(self._importance(d / "feature_importance.png"))
         return paths
@@ -163,7 +176,10 @@ class ChurnReport:
 
 
 def evaluate_churn(
-    y_true: np.ndarray | pd.Series, proba: np.ndarray, inputs: pd.DataFrame, model: Any | None = None
+    y_true: np.ndarray | pd.Series,
+    proba: np.ndarray,
+    inputs: pd.DataFrame,
+    model: Any | None = None,
 ) -> ChurnReport:
     """Evaluate calibrated churn probabilities against the baselines on the same rows.
 
@@ -193,5 +209,11 @@ def evaluate_churn(
     rows = {name: score_metrics(y, s, name in probabilities) for name, s in scores.items()}
     table = pd.DataFrame(rows).T
     table.index.name = "score"
-    importance = model.feature_importance() if model is not None and hasattr(model, "feature_importance") else None
-    return ChurnReport(y=y, scores=scores, table=table, importance=importance, probabilities=probabilities)
+    importance = (
+        model.feature_importance()
+        if model is not None and hasattr(model, "feature_importance")
+        else None
+    )
+    return ChurnReport(
+        y=y, scores=scores, table=table, importance=importance, probabilities=probabilities
+    )

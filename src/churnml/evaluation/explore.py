@@ -9,7 +9,9 @@ from matplotlib.figure import Figure
 from churnml.features.rfm import purchase_days
 
 
-def cohort_retention(transactions: pd.DataFrame, as_of: pd.Timestamp | str, freq: str = "M") -> pd.DataFrame:
+def cohort_retention(
+    transactions: pd.DataFrame, as_of: pd.Timestamp | str, freq: str = "M"
+) -> pd.DataFrame:
     """Share of each acquisition cohort that bought in each later period.
 
     Rows are cohorts (period of the first purchase), columns the number of periods
@@ -19,8 +21,15 @@ def cohort_retention(transactions: pd.DataFrame, as_of: pd.Timestamp | str, freq
     period = days["day"].dt.to_period(freq)
     first = period.groupby(days["customer_id"]).transform("min")
     age = (period - first).apply(lambda offset: offset.n)
-    active = pd.DataFrame({"cohort": first.astype(str), "age": age, "customer_id": days["customer_id"]})
-    counts = active.drop_duplicates().groupby(["cohort", "age"])["customer_id"].size().unstack(fill_value=0)
+    active = pd.DataFrame(
+        {"cohort": first.astype(str), "age": age, "customer_id": days["customer_id"]}
+    )
+    counts = (
+        active.drop_duplicates()
+        .groupby(["cohort", "age"])["customer_id"]
+        .size()
+        .unstack(fill_value=0)
+    )
     return counts.div(counts[0], axis=0)
 
 
@@ -60,14 +69,21 @@ def monthly_revenue(transactions: pd.DataFrame) -> pd.DataFrame:
     tx = transactions.assign(month=transactions["order_date"].dt.to_period("M").astype(str))
     sales = tx["amount"].clip(lower=0)
     refunds = -tx["amount"].clip(upper=0)
-    out = tx.assign(sales=sales, refunds=refunds).groupby(["month", "channel"]).agg(
-        sales=("sales", "sum"), refunds=("refunds", "sum"), customers=("customer_id", "nunique"))
+    out = (
+        tx.assign(sales=sales, refunds=refunds)
+        .groupby(["month", "channel"])
+        .agg(
+            sales=("sales", "sum"), refunds=("refunds", "sum"), customers=("customer_id", "nunique")
+        )
+    )
     return out.reset_index()
 
 
 def plot_monthly_revenue(monthly: pd.DataFrame) -> Figure:
     """Stacked monthly gross sales per channel."""
-    wide = monthly.pivot_table(index="month", columns="channel", values="sales", aggfunc="sum").fillna(0.0)
+    wide = monthly.pivot_table(
+        index="month", columns="channel", values="sales", aggfunc="sum"
+    ).fillna(0.0)
     fig = Figure(figsize=(9, 4))
     ax = fig.subplots()
     bottom = np.zeros(len(wide))

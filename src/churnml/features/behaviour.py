@@ -92,7 +92,9 @@ def build_features(tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFra
     last_age = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(last_age, codes, age)
     total = np.bincount(codes, weights=amount, minlength=n)
-    first_amount = np.bincount(codes, weights=np.where(age == first_age[codes], amount, 0.0), minlength=n)
+    first_amount = np.bincount(
+        codes, weights=np.where(age == first_age[codes], amount, 0.0), minlength=n
+    )
     frequency = n_orders - 1
     span = (first_age - last_age).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -105,7 +107,9 @@ def build_features(tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFra
         feats["gap_ratio"] = last_age / mean_gap
         feats["total_spend"] = total
         feats["avg_order_value"] = total / n_orders
-        feats["monetary_value"] = np.where(frequency > 0, (total - first_amount) / np.maximum(frequency, 1), 0.0)
+        feats["monetary_value"] = np.where(
+            frequency > 0, (total - first_amount) / np.maximum(frequency, 1), 0.0
+        )
     max_value = np.zeros(n)
     np.maximum.at(max_value, codes, amount)
     feats["max_order_value"] = max_value
@@ -180,7 +184,9 @@ def build_features(tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFra
         feats[f"days_since_{t}"] = _last_before(ev_codes[hit], ev_age[hit], n)
     engaged = np.isin(ev_type, ENGAGEMENT_TYPES)
     e30 = np.bincount(ev_codes[engaged & (ev_age <= 30)], minlength=n).astype(float)
-    e_prev = np.bincount(ev_codes[engaged & (ev_age > 30) & (ev_age <= 90)], minlength=n).astype(float)
+    e_prev = np.bincount(ev_codes[engaged & (ev_age > 30) & (ev_age <= 90)], minlength=n).astype(
+        float
+    )
     feats["engagement_30d"] = e30
     feats["engagement_prev_60d"] = e_prev
     feats["engagement_trend"] = e30 - e_prev / 2.0
@@ -209,7 +215,12 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(
     build_features(
         InputTables(
             transactions=pd.DataFrame(
-                {"customer_id": ["x"], "order_date": [pd.Timestamp("2000-01-01")], "amount": [1.0], "channel": ["online"]}
+                {
+                    "customer_id": ["x"],
+                    "order_date": [pd.Timestamp("2000-01-01")],
+                    "amount": [1.0],
+                    "channel": ["online"],
+                }
             )
         ),
         "2000-01-02",

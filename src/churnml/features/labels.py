@@ -29,7 +29,9 @@ def churn_labels(
     future = purchase_days(transactions, end)
     future = future.loc[future["day"] >= start]
     bought = universe.isin(pd.unique(future["customer_id"].to_numpy()))
-    return pd.Series(np.where(bought, 0.0, 1.0), index=universe.rename("customer_id"), name="churned")
+    return pd.Series(
+        np.where(bought, 0.0, 1.0), index=universe.rename("customer_id"), name="churned"
+    )
 
 
 def rolling_cutoffs(

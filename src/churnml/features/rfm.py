@@ -103,7 +103,9 @@ def _summarise(daily: pd.DataFrame, cutoff: pd.Timestamp, unit: float) -> pd.Dat
     frequency = count - 1
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(frequency > 0, (total - first_amount) / np.maximum(frequency, 1), 0.0)
-    end_day = np.int64((cutoff - pd.Timedelta(days=1)).to_datetime64().astype("datetime64[D]").astype(np.int64))
+    end_day = np.int64(
+        (cutoff - pd.Timedelta(days=1)).to_datetime64().astype("datetime64[D]").astype(np.int64)
+    )
     out = pd.DataFrame(
         {
             "frequency": frequency.astype(np.int64),

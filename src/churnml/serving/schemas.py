@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
 #: Customers per ``score`` / ``next_best_action`` request.
@@ -101,8 +102,8 @@ def _check_date(value: Any) -> Any:
 
 
 def _date_in_range(value: dt.date) -> dt.date:
-    if not MIN_DATE < value < MAX_DATE:
-        raise ValueError(f"date out of range: must lie in ({MIN_DATE}, {MAX_DATE})")
+    if not MIN_DATE <= value < MAX_DATE:
+        raise ValueError(f"date out of range: must lie in [{MIN_DATE}, {MAX_DATE})")
     return value
 
 
@@ -114,7 +115,12 @@ Timestamp = Annotated[
         description="ISO-8601 date or timestamp, optionally with an offset (local clock is kept)."
     ),
 ]
-Date = Annotated[dt.date, BeforeValidator(_check_date), AfterValidator(_date_in_range)]
+Date = Annotated[
+    dt.date,
+    BeforeValidator(_check_date),
+    AfterValidator(_date_in_range),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": f"^{_DAY_PATTERN}$"}),
+]
 Id = Annotated[
     str,
     StringConstraints(
@@ -288,6 +294,7 @@ class ScoreResult(BaseModel):
     action_channel: str
     expected_incremental_value: float | None
     control_group: bool
+    intended_action: str = Field(description="The action planned before the control-group hold-out.")
     action_reason: str
     uplift_source: str
     model_name: str
@@ -314,6 +321,9 @@ class ActionResult(BaseModel):
         description="uplift x CLV - contact and offer costs of the chosen action (0 for no_action)."
     )
     control_group: bool = Field(description="Held out to measure lift: receives no_action.")
+    intended_action: str = Field(
+        description="The action the customer would get outside the control group (for lift analysis)."
+    )
     action_reason: str
     uplift_source: str = Field(description="learned, prior or none.")
     segment: str
@@ -403,6 +413,7 @@ class PublishedScore(BaseModel):
     action_channel: str | None = None
     expected_incremental_value: float | None = None
     control_group: bool | None = None
+    intended_action: str | None = None
     action_reason: str | None = None
     uplift_source: str | None = None
     model_name: str | None = None

@@ -21,6 +21,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
+from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 
 from churnml.data.contract import validate_tables
@@ -30,12 +31,18 @@ from churnml.scoring.scorer import Scorer
 
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 _REQUIREMENTS = [
-    "scikit-learn>=1.5,<2", "lightgbm>=4.5,<5", "lifetimes==0.11.3", "mlflow>=3.1,<4",
-    "pandas>=2.2,<3", "pyarrow>=15", "pydantic>=2.7,<3", "pyyaml>=6",
+    "scikit-learn>=1.5,<2",
+    "lightgbm>=4.5,<5",
+    "lifetimes==0.11.3",
+    "mlflow>=3.1,<4",
+    "pandas>=2.2,<3",
+    "pyarrow>=15",
+    "pydantic>=2.7,<3",
+    "pyyaml>=6",
 ]
 
 
-class ChurnmlPyfunc(mlflow.pyfunc.PythonModel):
+class ChurnmlPyfunc(PythonModel):
     """Loads the bundle once in ``load_context``; ``predict`` scores transactions."""
 
     bundle: ModelBundle
@@ -45,13 +52,17 @@ class ChurnmlPyfunc(mlflow.pyfunc.PythonModel):
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
         self.scorer = Scorer(self.bundle)
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         as_of = (params or {}).get("as_of") or self.bundle.as_of
         tables = validate_tables(pd.DataFrame(model_input))
         return self.scorer.score(tables, as_of)
 
 
-def log_bundle(bundle: ModelBundle, example_transactions: pd.DataFrame, name: str = "model") -> ModelInfo:
+def log_bundle(
+    bundle: ModelBundle, example_transactions: pd.DataFrame, name: str = "model"
+) -> ModelInfo:
     """Log ``bundle`` as a pyfunc model of the active run, with signature and input example."""
     from churnml.tracking import pyfunc_entry
 

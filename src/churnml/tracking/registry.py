@@ -38,7 +38,9 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="churnml: churn, CLV and next-best-action bundle")
+        client.create_registered_model(
+            name, description="churnml: churn, CLV and next-best-action bundle"
+        )
     version = client.create_model_version(name, source=model_uri, run_id=run_id)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version
@@ -64,12 +66,20 @@ def decide_promotion(
         return PromotionDecision(True, "no champion yet", metric, challenger_value)
     gain = challenger_value - champion_value
     if gain > min_delta:
-        reason = (f"{metric} {challenger_value:.4f} beats champion v{champion_version} "
-                  f"{champion_value:.4f} by {gain:+.4f} on the same evaluation rows")
-        return PromotionDecision(True, reason, metric, challenger_value, champion_value, champion_version)
-    reason = (f"{metric} {challenger_value:.4f} does not beat champion v{champion_version} "
-              f"{champion_value:.4f} by more than {min_delta:.4f} (gain {gain:+.4f}); stays challenger")
-    return PromotionDecision(False, reason, metric, challenger_value, champion_value, champion_version)
+        reason = (
+            f"{metric} {challenger_value:.4f} beats champion v{champion_version} "
+            f"{champion_value:.4f} by {gain:+.4f} on the same evaluation rows"
+        )
+        return PromotionDecision(
+            True, reason, metric, challenger_value, champion_value, champion_version
+        )
+    reason = (
+        f"{metric} {challenger_value:.4f} does not beat champion v{champion_version} "
+        f"{champion_value:.4f} by more than {min_delta:.4f} (gain {gain:+.4f}); stays challenger"
+    )
+    return PromotionDecision(
+        False, reason, metric, challenger_value, champion_value, champion_version
+    )
 
 
 def promote(client: MlflowClient, name: str, version: str | int) -> ModelVersion:

@@ -32,7 +32,9 @@ def resolve_tracking_uri(explicit: str | None = None) -> str:
     return f"sqlite:///{churnml_home() / 'mlflow.db'}"
 
 
-def configure_mlflow(tracking_uri: str | None = None, experiment: str | None = None) -> MlflowClient:
+def configure_mlflow(
+    tracking_uri: str | None = None, experiment: str | None = None
+) -> MlflowClient:
     """Point MLflow at the resolved store and make sure the experiment exists.
 
     For the embedded store the experiment's artifacts go to
