@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +45,34 @@ if "trained_model" not in globals():
             }
         )
         return train(config, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def churn_server(trained_model: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real ``bentoml serve`` of the HTTP service on a free loopback port.
+
+    It loads exactly the session's trained model version (``models:/churnml/<version>``),
+    requires an API key (``server.api_key``), accepts bodies up to 1 MB and reads
+    published scores from its own SQLite file (``server.env["CHURNML_SCORES_URL"]``).
+    Shared by the service, fuzz and benchmark-style tests; stopped at the end.
+    """
+    from churnml.serving.process import start_server
+    from churnml.serving.run import serve_environment
+
+    tmp = tmp_path_factory.mktemp("churn-server")
+    env = serve_environment(
+        model_uri=f"models:/{trained_model.model_name}/{trained_model.version}",
+        api_key="test-key-5b0c1f",
+    )
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": trained_model.tracking_uri,
+            "CHURNML_MAX_REQUEST_BYTES": "1000000",
+            "CHURNML_SCORES_URL": f"sqlite:///{tmp / 'scores.db'}",
+            "BENTOML_HOME": str(tmp / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "true",
+        }
+    )
+    server = start_server(env, tmp / "server.log", timeout=180)
+    yield server
+    server.stop()

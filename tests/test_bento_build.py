@@ -16,8 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _names(requirements: list[str]) -> dict[str, str]:
     """Requirement name (normalised) -> the whole requirement string."""
-    return {re.split(r"[<>=!~\[ ;@]", r, maxsplit=1)[0].lower().replace("_", "-"): r.replace(" ", "")
-            for r in requirements}
+    return {
+        re.split(r"[<>=!~\[ ;@]", r, maxsplit=1)[0].lower().replace("_", "-"): r.replace(" ", "")
+        for r in requirements
+    }
 
 
 def test_bentofile_lists_every_runtime_dependency_of_pyproject() -> None:
@@ -33,8 +35,12 @@ def test_bentoml_build_succeeds(tmp_path: Path) -> None:
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
     bentoml = Path(sys.executable).with_name("bentoml")
     result = subprocess.run(
-        [str(bentoml), "build", str(REPO), "--output", "tag"], cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=300,
+        [str(bentoml), "build", str(REPO), "--output", "tag"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     match = re.search(r"churnml:(\w+)", result.stdout)

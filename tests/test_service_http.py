@@ -13,20 +13,27 @@ import math
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
 
-from churnml.data.contract import validate_tables
+from churnml.data.contract import CONSENT_COLUMNS, validate_tables
 from churnml.datasets import simulate
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
 from churnml.serving.process import ServerProcess, start_server
 from churnml.serving.requests import payload_from_tables
 from churnml.serving.run import serve_environment
-from churnml.serving.schemas import EXAMPLE_BATCH_REQUEST, EXAMPLE_CUSTOMER, EXAMPLE_REQUEST
+from churnml.serving.schemas import (
+    EXAMPLE_BATCH_REQUEST,
+    EXAMPLE_CUSTOMER,
+    EXAMPLE_REQUEST,
+    ActionResult,
+    Customer,
+    PublishedScore,
+    ScoreResult,
+)
 from churnml.tracking.pyfunc import load_bundle
 from churnml.tracking.store import configure_mlflow
 
@@ -37,8 +44,16 @@ AS_OF = "2025-01-01"
 MAX_BYTES = 1_000_000
 #: A value sent in requests that must never appear in the server log.
 SENTINEL_AMOUNT = 98765.4321
-FLOAT_FIELDS = ("p_alive", "expected_purchases", "p_no_purchase", "expected_order_value", "clv",
-                "expected_days_to_next_purchase", "churn_probability", "expected_incremental_value")
+FLOAT_FIELDS = (
+    "p_alive",
+    "expected_purchases",
+    "p_no_purchase",
+    "expected_order_value",
+    "clv",
+    "expected_days_to_next_purchase",
+    "churn_probability",
+    "expected_incremental_value",
+)
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -51,17 +66,31 @@ def model_uri(trained_model: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(trained_model: Any, model_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("serve")
-    env = serve_environment(model_uri=model_uri, api_key=API_KEY)
-    env.update({
-        "MLFLOW_TRACKING_URI": trained_model.tracking_uri,
-        "CHURNML_MAX_REQUEST_BYTES": str(MAX_BYTES),
-        "CHURNML_SCORES_URL": f"sqlite:///{tmp / 'scores.db'}",
-        "BENTOML_HOME": str(tmp / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-    })
-    srv = start_server(env, tmp / "server.log", timeout=180)
+def server(churn_server: ServerProcess) -> ServerProcess:
+    """The session's server (conftest): this model version, API key, 1 MB body limit."""
+    assert churn_server.api_key == API_KEY
+    assert churn_server.env["CHURNML_MAX_REQUEST_BYTES"] == str(MAX_BYTES)
+    return churn_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def empty_store_server(
+    _isolated_environment: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server over an empty MLflow store, started first (no wait) so that its start-up
+    overlaps the training of the shared model."""
+    tmp = tmp_path_factory.mktemp("no-model")
+    env = serve_environment(
+        base={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    )
+    env.update(
+        {
+            "CHURNML_HOME": str(tmp / "empty-home"),
+            "BENTOML_HOME": str(tmp / "bentoml"),
+            "CHURNML_MODEL_URI": "models:/churnml@champion",
+        }
+    )
+    srv = start_server(env, tmp / "server.log", wait_path=None)
     yield srv
     srv.stop()
 
@@ -84,7 +113,9 @@ def batch_scores(simulated: Any, model_uri: str, trained_model: Any) -> pd.DataF
     """The batch scorer's output for the whole simulated population."""
     configure_mlflow(trained_model.tracking_uri)
     bundle = load_bundle(model_uri)
-    tables = validate_tables(simulated.transactions, simulated.customers, simulated.events, simulated.campaigns)
+    tables = validate_tables(
+        simulated.transactions, simulated.customers, simulated.events, simulated.campaigns
+    )
     return Scorer(bundle).score(tables, AS_OF).set_index("customer_id", drop=False)
 
 
@@ -93,7 +124,9 @@ def parity_ids(simulated: Any, batch_scores: pd.DataFrame) -> list[str]:
     """Scored customers with the inputs that matter: campaigns, events, refunds, control group."""
     camp = set(simulated.campaigns["customer_id"].astype(str))
     events = set(simulated.events["customer_id"].astype(str))
-    refunds = set(simulated.transactions.loc[simulated.transactions["amount"] < 0, "customer_id"].astype(str))
+    refunds = set(
+        simulated.transactions.loc[simulated.transactions["amount"] < 0, "customer_id"].astype(str)
+    )
     control = set(batch_scores.index[batch_scores["control_group"]])
     ids = list(batch_scores.index)
     chosen: list[str] = []
@@ -103,8 +136,13 @@ def parity_ids(simulated: Any, batch_scores: pd.DataFrame) -> list[str]:
 
 
 def _payload(simulated: Any, ids: list[str]) -> list[dict[str, Any]]:
-    return payload_from_tables(simulated.transactions, simulated.customers, simulated.events,
-                               simulated.campaigns, customer_ids=ids)
+    return payload_from_tables(
+        simulated.transactions,
+        simulated.customers,
+        simulated.events,
+        simulated.campaigns,
+        customer_ids=ids,
+    )
 
 
 def _loc_names(body: dict[str, Any]) -> list[str]:
@@ -133,6 +171,25 @@ def _assert_same_as_batch(result: dict[str, Any], row: pd.Series) -> None:
 # ----------------------------------------------------------------------------- endpoints
 
 
+def test_request_model_carries_every_consent_flag_of_the_contract() -> None:
+    assert set(CONSENT_COLUMNS) <= set(Customer.model_fields)
+
+
+def test_response_models_carry_every_scorer_column() -> None:
+    assert set(ScoreResult.model_fields) == set(OUTPUT_COLUMNS)
+    assert set(OUTPUT_COLUMNS) <= set(PublishedScore.model_fields)
+    decision = (
+        "next_best_action",
+        "action_channel",
+        "expected_incremental_value",
+        "control_group",
+        "intended_action",
+        "action_reason",
+        "uplift_source",
+    )
+    assert set(decision) <= set(ActionResult.model_fields)
+
+
 def test_probes_metrics_and_docs_are_open_without_a_key(server: ServerProcess) -> None:
     for path in ("/healthz", "/livez", "/readyz", "/docs.json"):
         assert httpx.get(server.url + path).status_code == 200, path
@@ -143,9 +200,17 @@ def test_probes_metrics_and_docs_are_open_without_a_key(server: ServerProcess) -
 
 def test_openapi_documents_every_endpoint_with_an_example(server: ServerProcess) -> None:
     spec = httpx.get(server.url + "/docs.json").json()
-    for path in ("/score", "/next_best_action", "/score_batch", "/model", "/customers/{customer_id}"):
+    for path in (
+        "/score",
+        "/next_best_action",
+        "/score_batch",
+        "/model",
+        "/customers/{customer_id}",
+    ):
         assert path in spec["paths"], path
-    request_schema = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    request_schema = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     assert request_schema["example"] == EXAMPLE_REQUEST
     assert request_schema["properties"]["customers"]["maxItems"] == 1000
 
@@ -162,7 +227,8 @@ def test_score_returns_every_output_field_with_reasons_and_model_version(
     assert result["customer_id"] == EXAMPLE_CUSTOMER["customer_id"]
     assert 0.0 <= result["churn_probability"] <= 1.0 and 0.0 <= result["p_alive"] <= 1.0
     assert result["churn_reasons"] and {"feature", "value", "contribution", "description"} <= set(
-        result["churn_reasons"][0])
+        result["churn_reasons"][0]
+    )
     assert result["model_name"] == trained_model.model_name
 
 
@@ -172,7 +238,9 @@ def test_as_of_defaults_to_today(client: httpx.Client) -> None:
     assert r.json()["as_of"] == pd.Timestamp.today().date().isoformat()
 
 
-def test_next_best_action_applies_consent_guardrail(client: httpx.Client, trained_model: Any) -> None:
+def test_next_best_action_applies_consent_guardrail(
+    client: httpx.Client, trained_model: Any
+) -> None:
     r = client.post("/next_best_action", json=EXAMPLE_REQUEST)
     assert r.status_code == 200, r.text
     (result,) = r.json()["results"]
@@ -184,8 +252,10 @@ def test_next_best_action_applies_consent_guardrail(client: httpx.Client, traine
         assert result["expected_incremental_value"] > 0
 
     # Without any consent no contact action is eligible: no_action, and the reason says why.
-    silent = {**EXAMPLE_CUSTOMER, "consent_email": False, "consent_sms": False, "consent_push": False}
-    (blocked,) = client.post("/next_best_action", json={"as_of": AS_OF, "customers": [silent]}).json()["results"]
+    silent = {**EXAMPLE_CUSTOMER, **dict.fromkeys(CONSENT_COLUMNS, False)}
+    (blocked,) = client.post(
+        "/next_best_action", json={"as_of": AS_OF, "customers": [silent]}
+    ).json()["results"]
     assert blocked["next_best_action"] == "no_action"
     assert blocked["control_group"] or "no consent" in blocked["action_reason"]
 
@@ -239,12 +309,18 @@ def test_score_batch_merges_concurrent_calls_without_mixing_customers(
         _assert_same_as_batch(item["result"], batch_scores.loc[c["customer_id"]])
     (alone,) = answers[-1]
     single = {k: v for k, v in truncated.items() if k != "as_of"}
-    expected = client.post("/score", json={"as_of": AS_OF, "customers": [single]}).json()["results"][0]
+    expected = client.post("/score", json={"as_of": AS_OF, "customers": [single]}).json()[
+        "results"
+    ][0]
     assert alone["result"] == expected
 
 
 def test_http_scores_equal_the_batch_scorer(
-    client: httpx.Client, simulated: Any, parity_ids: list[str], batch_scores: pd.DataFrame, trained_model: Any
+    client: httpx.Client,
+    simulated: Any,
+    parity_ids: list[str],
+    batch_scores: pd.DataFrame,
+    trained_model: Any,
 ) -> None:
     assert len(parity_ids) >= 30
     r = client.post("/score", json={"as_of": AS_OF, "customers": _payload(simulated, parity_ids)})
@@ -256,7 +332,9 @@ def test_http_scores_equal_the_batch_scorer(
     assert {x["model_version"] for x in results} == {str(trained_model.version)}
     assert any(x["control_group"] for x in results)  # the control group is the same over HTTP
 
-    nba = client.post("/next_best_action", json={"as_of": AS_OF, "customers": _payload(simulated, parity_ids)})
+    nba = client.post(
+        "/next_best_action", json={"as_of": AS_OF, "customers": _payload(simulated, parity_ids)}
+    )
     for result in nba.json()["results"]:
         row = batch_scores.loc[result["customer_id"]]
         assert result["next_best_action"] == row["next_best_action"]
@@ -270,8 +348,9 @@ def test_customer_lookup_reads_the_published_score_table(
     client: httpx.Client, server: ServerProcess, batch_scores: pd.DataFrame, parity_ids: list[str]
 ) -> None:
     publish = pytest.importorskip("churnml.scoring.publish")
-    url = f"sqlite:///{server.log_path.parent / 'scores.db'}"
-    publish.publish_scores(batch_scores.reset_index(drop=True), url=url)
+    publish.publish_scores(
+        batch_scores.reset_index(drop=True), url=server.env["CHURNML_SCORES_URL"]
+    )
     cid = parity_ids[0]
     r = client.get(f"/customers/{cid}")
     assert r.status_code == 200, r.text
@@ -297,36 +376,81 @@ def _with(**changes: Any) -> dict[str, Any]:
 
 BAD_BODIES = [
     # (case, body, status, a location the answer must name)
-    ("wrong type", _with(orders=[{"order_date": "2024-05-01", "amount": "ten"}]), 400, "customers.0.orders.0.amount"),
-    ("missing field", {"as_of": AS_OF, "customers": [{"customer_id": "C1"}]}, 400, "customers.0.orders"),
+    (
+        "wrong type",
+        _with(orders=[{"order_date": "2024-05-01", "amount": "ten"}]),
+        400,
+        "customers.0.orders.0.amount",
+    ),
+    (
+        "missing field",
+        {"as_of": AS_OF, "customers": [{"customer_id": "C1"}]},
+        400,
+        "customers.0.orders",
+    ),
     ("missing order date", _with(orders=[{"amount": 3.0}]), 400, "customers.0.orders.0.order_date"),
-    ("negative date", _with(orders=[{"order_date": "-2024-05-01", "amount": 1.0}]), 400,
-     "customers.0.orders.0.order_date"),
+    (
+        "negative date",
+        _with(orders=[{"order_date": "-2024-05-01", "amount": 1.0}]),
+        400,
+        "customers.0.orders.0.order_date",
+    ),
     ("negative as_of", {**_with(), "as_of": "-0001-01-01"}, 400, "as_of"),
     ("numeric as_of", {**_with(), "as_of": -86400}, 400, "as_of"),
-    ("impossible date", _with(orders=[{"order_date": "2024-02-30", "amount": 1.0}]), 400,
-     "customers.0.orders.0.order_date"),
-    ("date out of range", _with(orders=[{"order_date": "1066-10-14", "amount": 1.0}]), 400,
-     "customers.0.orders.0.order_date"),
-    ("absurd amount", _with(orders=[{"order_date": "2024-05-01", "amount": 1e15}]), 400,
-     "customers.0.orders.0.amount"),
-    ("empty id", {"as_of": AS_OF, "customers": [{"customer_id": "  ", "orders": [_ORDER]}]}, 400,
-     "customers.0.customer_id"),
+    (
+        "impossible date",
+        _with(orders=[{"order_date": "2024-02-30", "amount": 1.0}]),
+        400,
+        "customers.0.orders.0.order_date",
+    ),
+    (
+        "date out of range",
+        _with(orders=[{"order_date": "1066-10-14", "amount": 1.0}]),
+        400,
+        "customers.0.orders.0.order_date",
+    ),
+    (
+        "absurd amount",
+        _with(orders=[{"order_date": "2024-05-01", "amount": 1e15}]),
+        400,
+        "customers.0.orders.0.amount",
+    ),
+    (
+        "empty id",
+        {"as_of": AS_OF, "customers": [{"customer_id": "  ", "orders": [_ORDER]}]},
+        400,
+        "customers.0.customer_id",
+    ),
     ("unknown field", _with(loyalty_points=3), 400, "customers.0.loyalty_points"),
     ("no customers", {"as_of": AS_OF, "customers": []}, 400, "customers"),
-    ("too many customers", {"customers": [{"customer_id": f"C{i}", "orders": [_ORDER]} for i in range(1001)]}, 400,
-     "customers"),
+    (
+        "too many customers",
+        {"customers": [{"customer_id": f"C{i}", "orders": [_ORDER]} for i in range(1001)]},
+        400,
+        "customers",
+    ),
     ("too many orders", _with(orders=[_ORDER] * 10_001), 400, "customers.0.orders"),
     ("not an object", [1, 2, 3], 400, ""),
     ("no purchase before as_of", {**_with(), "as_of": "2024-05-01"}, 422, "customers.0.orders"),
-    ("only refunds", _with(orders=[{"order_date": "2024-05-01", "amount": -5.0}]), 422, "customers.0.orders"),
-    ("duplicate customer", {"as_of": AS_OF, "customers": [{"customer_id": "C1", "orders": [_ORDER]}] * 2}, 422,
-     "customers.1.customer_id"),
+    (
+        "only refunds",
+        _with(orders=[{"order_date": "2024-05-01", "amount": -5.0}]),
+        422,
+        "customers.0.orders",
+    ),
+    (
+        "duplicate customer",
+        {"as_of": AS_OF, "customers": [{"customer_id": "C1", "orders": [_ORDER]}] * 2},
+        422,
+        "customers.1.customer_id",
+    ),
 ]
 
 
 @pytest.mark.parametrize("endpoint", ["/score", "/next_best_action"])
-@pytest.mark.parametrize(("case", "body", "status", "loc"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+@pytest.mark.parametrize(
+    ("case", "body", "status", "loc"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES]
+)
 def test_bad_input_gets_a_4xx_naming_the_field(
     client: httpx.Client, endpoint: str, case: str, body: Any, status: int, loc: str
 ) -> None:
@@ -340,23 +464,37 @@ def test_bad_input_gets_a_4xx_naming_the_field(
 
 def test_malformed_json_and_wrong_content_type(client: httpx.Client) -> None:
     for endpoint in ("/score", "/next_best_action", "/score_batch"):
-        bad = client.post(endpoint, content=b'{"customers": [', headers={"Content-Type": "application/json"})
+        bad = client.post(
+            endpoint, content=b'{"customers": [', headers={"Content-Type": "application/json"}
+        )
         assert bad.status_code == 400 and bad.json()["detail"][0]["type"] == "json_invalid"
-        form = client.post(endpoint, content=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        form = client.post(
+            endpoint, content=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         assert form.status_code == 415 and form.json()["error"] == "unsupported_media_type"
     assert client.get("/score").status_code == 405
 
 
 def test_score_batch_schema_errors_are_400(client: httpx.Client) -> None:
-    r = client.post("/score_batch", json={"customers": [{**EXAMPLE_CUSTOMER, "as_of": "2025-13-01"}]})
+    r = client.post(
+        "/score_batch", json={"customers": [{**EXAMPLE_CUSTOMER, "as_of": "2025-13-01"}]}
+    )
     assert r.status_code == 400
     assert "customers.0.as_of" in _loc_names(r.json())
     assert client.post("/score_batch", json={"customers": []}).status_code == 400
 
 
 def test_request_size_is_limited(client: httpx.Client) -> None:
-    big = {"as_of": AS_OF, "customers": [{"customer_id": "C1", "orders": [_ORDER] * 9_000,
-                                          "events": [{"event_date": "2024-01-01", "event_type": "x" * 60}] * 9_000}]}
+    big = {
+        "as_of": AS_OF,
+        "customers": [
+            {
+                "customer_id": "C1",
+                "orders": [_ORDER] * 9_000,
+                "events": [{"event_date": "2024-01-01", "event_type": "x" * 60}] * 9_000,
+            }
+        ],
+    }
     data = json.dumps(big).encode()
     assert len(data) > MAX_BYTES
     r = client.post("/score", content=data, headers={"Content-Type": "application/json"})
@@ -364,7 +502,7 @@ def test_request_size_is_limited(client: httpx.Client) -> None:
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while streaming
         for i in range(0, len(data), 64_000):
-            yield data[i:i + 64_000]
+            yield data[i : i + 64_000]
 
     streamed = client.post("/score", content=chunks(), headers={"Content-Type": "application/json"})
     assert streamed.status_code == 413
@@ -379,25 +517,45 @@ def test_unknown_customer_lookup_is_a_json_404_or_unavailable(client: httpx.Clie
 # ----------------------------------------------------------------------------- access and logs
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"},
-                                     {"Authorization": f"Basic {API_KEY}"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {API_KEY}"},
+    ],
+)
 def test_api_key_is_required(server: ServerProcess, headers: dict[str, str]) -> None:
-    for method, path, body in (("POST", "/score", EXAMPLE_REQUEST), ("POST", "/score_batch", EXAMPLE_BATCH_REQUEST),
-                               ("GET", "/model", None), ("GET", "/customers/C1", None)):
+    for method, path, body in (
+        ("POST", "/score", EXAMPLE_REQUEST),
+        ("POST", "/score_batch", EXAMPLE_BATCH_REQUEST),
+        ("GET", "/model", None),
+        ("GET", "/customers/C1", None),
+    ):
         r = httpx.request(method, server.url + path, json=body, headers=headers)
         assert r.status_code == 401, (path, r.text)
         assert r.json()["error"] == "unauthorized"
 
 
 def test_api_key_as_bearer_token(server: ServerProcess) -> None:
-    r = httpx.post(server.url + "/score", json=EXAMPLE_REQUEST, headers={"Authorization": f"Bearer {API_KEY}"},
-                   timeout=60)
+    r = httpx.post(
+        server.url + "/score",
+        json=EXAMPLE_REQUEST,
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=60,
+    )
     assert r.status_code == 200, r.text
 
 
 def test_logs_carry_no_customer_data(client: httpx.Client, server: ServerProcess) -> None:
-    secret = {**EXAMPLE_CUSTOMER, "customer_id": "C-log-check",
-              "orders": [{"order_date": "2024-05-01", "amount": SENTINEL_AMOUNT, "channel": "sentinelchannel"}]}
+    secret = {
+        **EXAMPLE_CUSTOMER,
+        "customer_id": "C-log-check",
+        "orders": [
+            {"order_date": "2024-05-01", "amount": SENTINEL_AMOUNT, "channel": "sentinelchannel"}
+        ],
+    }
     assert client.post("/score", json={"as_of": AS_OF, "customers": [secret]}).status_code == 200
     bad = {**secret, "orders": [{"order_date": "2024-05-01", "amount": str(SENTINEL_AMOUNT) + "x"}]}
     assert client.post("/score", json={"as_of": AS_OF, "customers": [bad]}).status_code == 400
@@ -412,20 +570,15 @@ def test_logs_carry_no_customer_data(client: httpx.Client, server: ServerProcess
 # ----------------------------------------------------------------------------- no model
 
 
-def test_without_a_model_readiness_fails_with_a_message(tmp_path: Path) -> None:
-    empty_home = tmp_path / "empty-home"
-    env = serve_environment(base={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
-    env.update({"CHURNML_HOME": str(empty_home), "BENTOML_HOME": str(tmp_path / "bentoml"),
-                "CHURNML_MODEL_URI": "models:/churnml@champion"})
-    srv = start_server(env, tmp_path / "server.log", wait_path="/livez", timeout=180)
-    try:
-        ready = httpx.get(srv.url + "/readyz")
-        assert ready.status_code == 503
-        assert "models:/churnml@champion" in ready.json()["detail"][0]["msg"]
-        scored = httpx.post(srv.url + "/score", json=EXAMPLE_REQUEST)
-        assert scored.status_code == 503 and scored.json()["error"] == "model_not_loaded"
-        assert httpx.get(srv.url + "/livez").status_code == 200  # alive: no crash loop
-        assert srv.process.poll() is None
-        assert "no model loaded from models:/churnml@champion" in srv.log()
-    finally:
-        srv.stop()
+def test_without_a_model_readiness_fails_with_a_message(empty_store_server: ServerProcess) -> None:
+    srv = empty_store_server
+    srv.wait("/livez", 200, timeout=180)
+    ready = httpx.get(srv.url + "/readyz")
+    assert ready.status_code == 503
+    assert "models:/churnml@champion" in ready.json()["detail"][0]["msg"]
+    scored = httpx.post(srv.url + "/score", json=EXAMPLE_REQUEST)
+    assert scored.status_code == 503 and scored.json()["error"] == "model_not_loaded"
+    assert httpx.get(srv.url + "/model").status_code == 503
+    assert httpx.get(srv.url + "/livez").status_code == 200  # alive: no crash loop
+    assert srv.process.poll() is None
+    assert "no model loaded from models:/churnml@champion" in srv.log()

@@ -123,19 +123,21 @@ def test_spark_bad_input_reports_global_rows_and_writes_nothing(
 ) -> None:
     from churnml.scoring.spark import score_spark
 
-    tx = inputs["sim"].transactions.copy()
-    tx["amount"] = tx["amount"].astype(str)
+    def write(frame: pd.DataFrame, name: str) -> Path:
+        path = tmp_path / f"{name}.parquet"
+        frame.to_parquet(path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
+        return path
+
+    sim = inputs["sim"]
+    tx = sim.transactions.assign(amount=sim.transactions["amount"].astype(str))
     tx.loc[[3, 4_000], "amount"] = "n/a?"
-    tx.to_parquet(
-        tmp_path / "tx.parquet",
-        index=False,
-        coerce_timestamps="us",
-        allow_truncated_timestamps=True,
-    )
+    customers = sim.customers.assign(consent_sms=sim.customers["consent_sms"].astype(str))
+    customers.loc[[6], "consent_sms"] = "maybe"
     out = tmp_path / "out" / "scores.parquet"
     with pytest.raises(DataValidationError) as info:
         score_spark(
-            tmp_path / "tx.parquet",
+            write(tx, "tx"),
+            write(customers, "customers"),
             tmp_path / "missing.parquet",
             as_of=AS_OF,
             output=out,
@@ -143,7 +145,8 @@ def test_spark_bad_input_reports_global_rows_and_writes_nothing(
             spark=spark,
         )
     problems = {(p.table, p.column): p for p in info.value.problems}
-    assert problems[("transactions", "amount")].rows == (4, 4_001)
-    assert "file not found" in problems[("customers", "*")].message
+    assert problems[("transactions", "amount")].rows == (4, 4_001)  # 1-based rows of the file
+    assert problems[("customers", "consent_sms")].rows == (7,)
+    assert "file not found" in problems[("events", "*")].message
     assert not out.exists()
     assert not out.parent.exists() or list(out.parent.iterdir()) == []

@@ -324,7 +324,7 @@ def train(
                 if config.tracking.register_model:
                     name = config.tracking.model_name
                     champion_value, champion_version = _champion_metric(config, rows)
-                    mv = register_version(client, name, info.model_uri, run.info.run_id)
+                    mv = register_version(client, name, info.model_uri)
                     version = str(mv.version)
                     metric = config.tracking.promotion_metric
                     if metric not in metrics:

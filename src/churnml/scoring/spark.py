@@ -185,8 +185,14 @@ def bundle_payload(bundle: ModelBundle) -> dict[str, Any]:
 
 
 @contextmanager
-def _session(master: str, spark: SparkSession | None, progress: bool) -> Iterator[SparkSession]:
-    """The given session, the active one, or a new one (stopped at the end)."""
+def _session(
+    master: str | None, spark: SparkSession | None, progress: bool
+) -> Iterator[SparkSession]:
+    """The given session, the active one, or a new one (stopped at the end).
+
+    ``master=None`` leaves the master to ``spark-submit`` (or ``spark-defaults.conf``)
+    when the driver was launched by it, and uses ``local[*]`` otherwise.
+    """
     from pyspark.sql import SparkSession
 
     if spark is not None:
@@ -196,17 +202,20 @@ def _session(master: str, spark: SparkSession | None, progress: bool) -> Iterato
     if active is not None:
         yield active
         return
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # set by spark-submit for its driver
     builder = (
-        SparkSession.builder.master(master)
-        .appName("churnml-score")
+        SparkSession.builder.appName("churnml-score")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", str(progress).lower())
     )
-    if master.startswith("local"):
-        # Local Python workers must run this interpreter (the one with churnml installed);
-        # PySpark takes it from PYSPARK_PYTHON (a cluster sets its own).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master is not None or not under_submit:
+        master = master or "local[*]"
+        builder = builder.master(master)
+        if master.startswith("local"):
+            # Local Python workers must run this interpreter (the one with churnml
+            # installed); PySpark takes it from PYSPARK_PYTHON (a cluster sets its own).
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     try:
@@ -310,7 +319,7 @@ def score_spark(
     as_of: pd.Timestamp | str,
     output: PathLike,
     bundle: ModelBundle,
-    master: str = "local[*]",
+    master: str | None = "local[*]",
     chunk_customers: int = DEFAULT_CHUNK_CUSTOMERS,
     spark: SparkSession | None = None,
     strict_events: bool = False,
@@ -332,6 +341,7 @@ def score_spark(
         The model; broadcast once to the executors.
     master
         Spark master when a session has to be created: ``local[*]``, ``local[2]``,
+        ``None`` (whatever ``spark-submit`` or ``spark-defaults.conf`` says),
         ``spark://host:7077``, ``yarn``, ``k8s://...``.
     chunk_customers
         Customers per group (the unit a Python worker holds in memory).

@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from churnml.serving.run import serve_command
@@ -35,6 +35,12 @@ class ServerProcess:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key the server requires (None: an open server)."""
+        return self.env.get("CHURNML_API_KEY") or None
 
     def log(self) -> str:
         """Everything the server printed so far."""
@@ -120,7 +126,9 @@ def start_server(
             cwd=cwd or log_path.parent,
             start_new_session=True,
         )
-    server = ServerProcess(url=f"http://{host}:{port}", process=process, log_path=log_path)
+    server = ServerProcess(
+        url=f"http://{host}:{port}", process=process, log_path=log_path, env=dict(env)
+    )
     if wait_path is not None:
         try:
             server.wait(wait_path, 200, timeout)

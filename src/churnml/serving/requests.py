@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnml.data.contract import InputTables, validate_tables
+from churnml.data.contract import CONSENT_COLUMNS, InputTables, validate_tables
 from churnml.errors import ChurnmlError, DataValidationError
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
 from churnml.serving.schemas import (
@@ -100,10 +100,7 @@ def request_frames(
             "channel",
         )
     }
-    cu: dict[str, list[Any]] = {
-        k: []
-        for k in ("customer_id", "signup_date", "consent_email", "consent_sms", "consent_push")
-    }
+    cu: dict[str, list[Any]] = {k: [] for k in ("customer_id", "signup_date", *CONSENT_COLUMNS)}
     rows = {name: _Rows() for name in ("transactions", "customers", "events", "campaigns")}
     for i, c in enumerate(customers):
         cid = c.customer_id
@@ -134,9 +131,8 @@ def request_frames(
             rows["campaigns"].owners.append((i, j))
         cu["customer_id"].append(cid)
         cu["signup_date"].append(c.signup_date)
-        cu["consent_email"].append(c.consent_email)
-        cu["consent_sms"].append(c.consent_sms)
-        cu["consent_push"].append(c.consent_push)
+        for flag in CONSENT_COLUMNS:
+            cu[flag].append(getattr(c, flag))
         rows["customers"].owners.append((i, 0))
 
     transactions = pd.DataFrame(tx)
@@ -462,7 +458,7 @@ def payload_from_tables(
             a = attrs[cid][0]
             if a.get("signup_date") is not None:
                 entry["signup_date"] = a["signup_date"]
-            for flag in ("consent_email", "consent_sms", "consent_push"):
+            for flag in CONSENT_COLUMNS:
                 if flag in a:
                     entry[flag] = _truthy(a[flag])
         out.append(entry)

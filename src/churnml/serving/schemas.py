@@ -61,30 +61,8 @@ _TIMESTAMP_PATTERN = (
     r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"  # optional time
     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?$"  # optional offset (after a time)
 )
-_TIMESTAMP_RE = re.compile(_TIMESTAMP_PATTERN)
 #: Ids and labels: printable (no control characters, which could forge log lines), not blank.
 _TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-_FRACTION_RE = re.compile(r"\.([0-9]{1,9})")
-
-
-def _check_timestamp(value: str) -> str:
-    """Reject calendar-invalid or out-of-range timestamps; keep the string as sent."""
-    text = value.strip()
-    if not _TIMESTAMP_RE.match(text):
-        raise ValueError(
-            "expected an ISO-8601 date or timestamp, e.g. 2024-03-31 or 2024-03-31T18:05:00+02:00"
-        )
-    # fromisoformat accepts at most 6 fractional digits; the contract accepts 9.
-    normalised = _FRACTION_RE.sub(
-        lambda m: "." + m.group(1)[:6].ljust(6, "0"), text.replace(" ", "T", 1)
-    )
-    try:
-        parsed = dt.datetime.fromisoformat(normalised)
-    except ValueError:
-        raise ValueError("not a valid calendar date or time") from None
-    if not MIN_DATE <= parsed.date() < MAX_DATE:
-        raise ValueError(f"date out of range: must lie in [{MIN_DATE}, {MAX_DATE})")
-    return text
 
 
 def _check_date(value: Any) -> Any:
@@ -110,7 +88,6 @@ def _date_in_range(value: dt.date) -> dt.date:
 Timestamp = Annotated[
     str,
     StringConstraints(pattern=_TIMESTAMP_PATTERN, max_length=40),
-    AfterValidator(_check_timestamp),
     Field(
         description="ISO-8601 date or timestamp, optionally with an offset (local clock is kept)."
     ),
@@ -194,6 +171,7 @@ class Customer(_Request):
     consent_email: bool = Field(False, description="Missing consent means no consent.")
     consent_sms: bool = False
     consent_push: bool = False
+    consent_call: bool = False
 
 
 class BatchCustomer(Customer):
@@ -238,6 +216,7 @@ EXAMPLE_CUSTOMER: dict[str, Any] = {
     "consent_email": True,
     "consent_sms": False,
     "consent_push": True,
+    "consent_call": False,
 }
 
 #: A complete ``score`` / ``next_best_action`` request: documentation and test data.
@@ -294,7 +273,9 @@ class ScoreResult(BaseModel):
     action_channel: str
     expected_incremental_value: float | None
     control_group: bool
-    intended_action: str = Field(description="The action planned before the control-group hold-out.")
+    intended_action: str = Field(
+        description="The action planned before the control-group hold-out."
+    )
     action_reason: str
     uplift_source: str
     model_name: str
@@ -418,4 +399,6 @@ class PublishedScore(BaseModel):
     uplift_source: str | None = None
     model_name: str | None = None
     model_version: str | None = None
-    published_at: str | None = Field(None, description="When the batch run published the row (UTC).")
+    published_at: str | None = Field(
+        None, description="When the batch run published the row (UTC)."
+    )

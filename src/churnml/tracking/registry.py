@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -33,15 +34,20 @@ class PromotionDecision:
     champion_version: str | None = None
 
 
-def register_version(client: MlflowClient, name: str, model_uri: str, run_id: str) -> ModelVersion:
-    """Register ``model_uri`` under ``name`` and point ``challenger`` at the new version."""
+def register_version(client: MlflowClient, name: str, model_uri: str) -> ModelVersion:
+    """Register a logged model (``models:/m-...``) under ``name``; point ``challenger`` at it.
+
+    ``mlflow.register_model`` links the version to the logged model and its run, which
+    a tracking server requires (it refuses a bare ``create_model_version`` whose
+    source is a ``models:/`` URI).
+    """
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(
             name, description="churnml: churn, CLV and next-best-action bundle"
         )
-    version = client.create_model_version(name, source=model_uri, run_id=run_id)
+    version = mlflow.register_model(model_uri, name)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version
 
