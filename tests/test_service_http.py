@@ -8,9 +8,11 @@ equal the batch scorer's for the same customers and model version.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +33,7 @@ from churnml.serving.schemas import (
     EXAMPLE_REQUEST,
     ActionResult,
     Customer,
+    Order,
     PublishedScore,
     ScoreResult,
 )
@@ -169,6 +172,39 @@ def _assert_same_as_batch(result: dict[str, Any], row: pd.Series) -> None:
 
 
 # ----------------------------------------------------------------------------- endpoints
+
+
+def test_timestamp_pattern_accepts_exactly_the_calendar_dates_of_the_contract_range() -> None:
+    pattern = re.compile(Order.model_json_schema()["properties"]["order_date"]["pattern"])
+    day = dt.date(1899, 12, 25)
+    while day < dt.date(2200, 1, 8):  # every real day, valid inside [1900, 2200) only
+        assert bool(pattern.match(day.isoformat())) is (1900 <= day.year < 2200), day
+        day += dt.timedelta(days=1)
+    for impossible in (
+        "2023-02-29",
+        "2100-02-29",
+        "1900-02-29",
+        "2024-04-31",
+        "2024-13-01",
+        "2024-00-10",
+    ):
+        assert not pattern.match(impossible), impossible
+    for stamp in (
+        "2024-02-29T23:59:59.123456789",
+        "2024-03-31 18:05",
+        "2024-03-31T18:05:00+02:00",
+        "2024-03-31T18:05:00-0530",
+        "2024-03-31T18:05:00Z",
+    ):
+        assert pattern.match(stamp), stamp
+    for bad in (
+        "2024-03-31T24:00",
+        "2024-03-31Z",
+        "2024-03-31T18:60",
+        "-2024-03-31",
+        "２０２４-03-31",
+    ):
+        assert not pattern.match(bad), bad
 
 
 def test_request_model_carries_every_consent_flag_of_the_contract() -> None:

@@ -98,8 +98,9 @@ def _require(frame: pd.DataFrame, required: Iterable[str], col: _Collector) -> b
 
 
 def _clean_ids(values: pd.Series, column: str, col: _Collector) -> pd.Series:
-    ids = values.astype("string").str.strip()
-    col.add(column, "missing or empty id", (ids.isna() | (ids == "")).to_numpy())
+    # Arrow-backed strings: trimming ten million ids takes a fraction of a second.
+    ids = values.astype("string[pyarrow]").str.strip()
+    col.add(column, "missing or empty id", (ids.isna() | (ids == "")).to_numpy(dtype=bool, na_value=True))
     return ids.astype(object)
 
 
@@ -117,7 +118,7 @@ def parse_dates(values: pd.Series) -> pd.Series:
             out = out.dt.tz_localize(None)
         out = pd.to_datetime(out).astype("datetime64[ns]")
     else:
-        text = values.astype("string").str.strip()
+        text = values.astype("string[pyarrow]").str.strip()
         text = text.str.replace(_OFFSET_RE, "", regex=True)
         out = pd.to_datetime(text, errors="coerce", format="ISO8601")
         retry = out.isna() & text.notna() & (text != "")
@@ -131,7 +132,10 @@ def parse_dates(values: pd.Series) -> pd.Series:
 def _dates(frame: pd.DataFrame, column: str, col: _Collector, required: bool = True) -> pd.Series:
     raw = frame[column]
     parsed = parse_dates(raw)
-    blank = raw.isna() | (raw.astype("string").str.strip() == "")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        blank = raw.isna()
+    else:
+        blank = raw.isna() | (raw.astype("string[pyarrow]").str.strip() == "")
     if required:
         col.add(column, "missing date", blank.to_numpy())
     col.add(
@@ -155,7 +159,7 @@ def _amounts(frame: pd.DataFrame, column: str, col: _Collector) -> pd.Series:
 def _booleans(values: pd.Series, column: str, col: _Collector) -> pd.Series:
     if pd.api.types.is_bool_dtype(values):
         return values.fillna(False).astype(bool)
-    text = values.astype("string").str.strip().str.lower().fillna("")
+    text = values.astype("string[pyarrow]").str.strip().str.lower().fillna("")
     ok = text.isin(_TRUE | _FALSE)
     col.add(column, "not a boolean (use true/false, yes/no or 1/0)", (~ok).to_numpy())
     return text.isin(_TRUE).astype(bool)
@@ -186,7 +190,7 @@ def validate_transactions(frame: pd.DataFrame) -> pd.DataFrame:
     if "channel" in frame.columns:
         out["channel"] = (
             frame["channel"]
-            .astype("string")
+            .astype("string[pyarrow]")
             .str.strip()
             .str.lower()
             .fillna("unknown")
@@ -197,7 +201,7 @@ def validate_transactions(frame: pd.DataFrame) -> pd.DataFrame:
     else:
         out["channel"] = "unknown"
     if "order_id" in frame.columns:
-        order = frame["order_id"].astype("string").str.strip()
+        order = frame["order_id"].astype("string[pyarrow]").str.strip()
         has_order = order.notna() & (order != "")
         if has_order.any():
             out["order_id"] = order.astype(object).to_numpy()
@@ -242,7 +246,7 @@ def validate_events(frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:
         col.raise_if_any()
     ids = _clean_ids(frame["customer_id"], "customer_id", col)
     dates = _dates(frame, "event_date", col)
-    types = frame["event_type"].astype("string").str.strip().str.lower()
+    types = frame["event_type"].astype("string[pyarrow]").str.strip().str.lower()
     col.add("event_type", "missing event type", (types.isna() | (types == "")).to_numpy())
     if strict:
         col.add(
