@@ -9,7 +9,7 @@ contact per customer, written as Parquet (microsecond timestamps, 100k-row row
 groups). The model is trained once on 1,500 simulated customers. Each engine runs
 in a fresh process, so its peak memory is its own: the peak resident set of that
 process and all its descendants (for Spark: the driver, the JVM and the Python
-workers), sampled every 0.2 s, or ``ru_maxrss`` if larger. Scales multiply the
+workers), sampled every 0.2 s with psutil (``ru_maxrss`` without psutil). Scales multiply the
 customers (1 and 2: "flat when the input doubles").
 
 The figures printed here go into ``docs/benchmarks.md`` ("Batch scoring").
@@ -133,8 +133,7 @@ def generate(n_customers: int, folder: Path, seed: int = 0, chunk: int = 250_000
     return counts
 
 
-def train_bundle(folder: Path) -> Path:
-    """Train once on 1,500 simulated customers; save the bundle folder."""
+def _train_and_save(folder: Path) -> Path:
     from churnml.config import Config
     from churnml.pipeline import train
 
@@ -144,6 +143,23 @@ def train_bundle(folder: Path) -> Path:
     )
     result = train(config, show_progress=False)
     return result.bundle.save(folder / "bundle")
+
+
+def _child(code: str, *args: str) -> str:
+    """Run ``code`` in a fresh interpreter (keeps this driver's memory out of the figures)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-3000:])
+    return proc.stdout.strip()
+
+
+def train_bundle(folder: Path) -> Path:
+    """Train once on 1,500 simulated customers (in a child process); the saved bundle folder."""
+    code = "import sys, bench_batch as b; print(b._train_and_save(b.Path(sys.argv[1])))"
+    return Path(_child(code, str(folder)).splitlines()[-1])
 
 
 _RUNNER = """
@@ -243,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         n = args.customers * scale
         data = root / f"data-{n}"
         if not (data / "campaigns.parquet").exists():
+            # In a child process: the engines' children would inherit this process's
+            # peak RSS (Linux keeps ru_maxrss across fork and exec).
             t1 = time.perf_counter()
-            counts = generate(n, data)
+            code = "import sys, bench_batch as b; print(b.generate(int(sys.argv[1]), b.Path(sys.argv[2])))"
+            counts = _child(code, str(n), str(data))
             print(f"generated {n:,} customers in {time.perf_counter() - t1:.0f} s: {counts}")
         for engine in engines:
             if engine == "spark" and str(scale) not in args.spark_scales.split(","):
@@ -252,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             out = root / f"out-{engine}-{n}" / "scores.parquet"
             r = run_engine(engine, data, bundle, out, args.chunk_customers, args.spark_master)
             rate = r["customers"] / r["seconds"]
-            rss = max(r["rss_mb"], r["tree_rss_mb"])
+            rss = r["tree_rss_mb"] or r["rss_mb"]
             rows.append(
                 (
                     engine,

@@ -279,6 +279,103 @@ def evaluate(
 
 @app.command()
 @_friendly
+def score(
+    transactions: Annotated[
+        Path, typer.Option(help="Transactions (CSV, Parquet or a Parquet folder).")
+    ],
+    as_of: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Scoring cut-off (exclusive).")
+    ],
+    output: Annotated[
+        Path, typer.Option(help="Output file: .parquet or .csv (a folder with Spark).")
+    ],
+    customers: PathOpt = None,
+    events: PathOpt = None,
+    campaigns: PathOpt = None,
+    model_alias: Annotated[str, typer.Option(help="Registry alias to score with.")] = "champion",
+    model_uri: ModelOpt = None,
+    engine: Annotated[str, typer.Option(help="pandas (one machine, chunked) or spark.")] = "pandas",
+    spark_master: Annotated[
+        str, typer.Option(help="Spark master URL, e.g. local[*], yarn, spark://host:7077.")
+    ] = "local[*]",
+    chunk_customers: Annotated[
+        int, typer.Option(min=1_000, help="Customers scored per chunk (memory bound).")
+    ] = 200_000,
+    publish: Annotated[
+        bool,
+        typer.Option(help="Also write the scores to the SQL score table the HTTP service reads."),
+    ] = False,
+    publish_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the score table (default $CHURNML_SCORES_URL or SQLite in $CHURNML_HOME)."
+        ),
+    ] = None,
+) -> None:
+    """Batch-score every customer as of a date with a registered model."""
+    from churnml.tracking import configure_mlflow
+    from churnml.tracking.pyfunc import load_bundle
+
+    if engine not in ("pandas", "spark"):
+        raise ChurnmlError(f"--engine must be pandas or spark, got {engine!r}")
+    configure_mlflow()
+    bundle = load_bundle(_model_uri(model_uri, model_alias))
+    kwargs: dict[str, Any] = {
+        "as_of": as_of,
+        "output": output,
+        "bundle": bundle,
+        "chunk_customers": chunk_customers,
+    }
+    if engine == "spark":
+        from churnml.scoring.spark import score_spark
+
+        summary = score_spark(
+            transactions, customers, events, campaigns, master=spark_master, **kwargs
+        )
+    else:
+        from churnml.scoring.batch import score_files
+
+        summary = score_files(transactions, customers, events, campaigns, **kwargs)
+    out.print(
+        f"Scored {summary.customers:,} customers as of {summary.as_of} with {summary.model_name} "
+        f"v{summary.model_version} ({summary.engine}, {summary.seconds:.1f} s, "
+        f"{summary.customers_per_second:,.0f} customers/s) -> {summary.output}"
+    )
+    if summary.unscored:
+        out.print(
+            f"{summary.unscored:,} customers had no purchase before {summary.as_of} and were not scored."
+        )
+    if publish:
+        from churnml.scoring.publish import publish_file
+
+        rows = publish_file(summary.output, url=publish_url)
+        out.print(f"Published {rows:,} rows to the score table.")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="Model to serve (default $CHURNML_MODEL_URI or models:/churnml@champion)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default 1).")
+    ] = None,
+) -> None:
+    """Start the BentoML HTTP service (API key from $CHURNML_API_KEY, if set)."""
+    from churnml.serving.run import serve as run
+
+    run(host=host, port=port, model_uri=model_uri, workers=workers)
+
+
+@app.command()
+@_friendly
 def promote(
     version: Annotated[str, typer.Argument(help="Registered version to make champion.")],
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "churnml",

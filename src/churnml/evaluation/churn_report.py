@@ -1,219 +1,380 @@
-"""Churn evaluation: the model and its baselines on the same rows, as numbers and pictures.
+"""Churn model evaluation against simple baselines, on the same rows: metrics, table, plots.
 
-Baselines (computed from the same model inputs, so they are judged on exactly
-the rows the model is):
+A churn score is only worth its complexity if it beats what a shop could compute
+without it. :func:`evaluate_churn` scores the model and four baselines on exactly the
+same customers and labels:
 
-- ``recency``: days since the last purchase (the heuristic every CRM starts with);
-- ``bgnbd_p_no_purchase``: BG/NBD probability of no purchase in the churn window;
-- ``bgnbd_expected_purchases``: BG/NBD expected purchases over the horizon (negated);
-- ``bgnbd_not_alive``: 1 − P(alive), shown because people try it; it is not a
-  churn score (BG/NBD sets P(alive) = 1 for everyone without a repeat purchase).
+``recency``
+    days since the last purchase (the classic heuristic);
+``bgnbd_p_no_purchase``
+    BG/NBD probability of no purchase in the churn window (a probability);
+``bgnbd_expected_purchases``
+    minus the BG/NBD expected purchases over the horizon;
+``bgnbd_not_alive``
+    1 - BG/NBD P(alive) (a probability; unusable on data where most customers
+    bought once, since P(alive) = 1 for them).
 
-Metrics: ROC-AUC, PR-AUC, top-decile lift and capture rate for every score;
-Brier, log loss and expected calibration error (ECE) for scores that are
-probabilities. Flat keys (``churn_roc_auc``, ``baseline_recency_roc_auc``, ...)
-go straight to MLflow.
+Metrics: ROC-AUC, PR-AUC (average precision), Brier score, log loss, expected
+calibration error (ECE, 10 equal-width bins), and lift and capture rate in the top
+decile of scores (ties at the decile boundary count in proportion). Brier, log loss
+and ECE are reported for probabilities only (the model and the two BG/NBD
+probabilities): the rank-only baselines have no such entries in ``metrics`` and "-"
+in the table.
+
+Plots (PNG through matplotlib's Agg canvas; pyplot's global state is not touched):
+calibration curve, gains chart, ROC curves and the model's feature importance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    log_loss,
-    roc_auc_score,
-    roc_curve,
-)
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-#: Baseline name -> (input column, sign so that higher = more likely to churn, is a probability).
-BASELINES: dict[str, tuple[str, float, bool]] = {
-    "recency": ("recency_days", 1.0, False),
-    "bgnbd_p_no_purchase": ("p_no_purchase", 1.0, True),
-    "bgnbd_expected_purchases": ("expected_purchases", -1.0, False),
-    "bgnbd_not_alive": ("p_alive", -1.0, False),
+if TYPE_CHECKING:
+    from churnml.models.churn import ChurnModel
+
+__all__ = [
+    "BASELINES",
+    "ChurnReport",
+    "calibration_table",
+    "expected_calibration_error",
+    "evaluate_churn",
+    "gains_curve",
+    "score_metrics",
+    "top_fraction_capture",
+]
+
+#: Baseline name -> (input column, sign, is a probability). Score = sign * column
+#: (1 - column for P(alive)); larger means more likely to churn.
+BASELINES: dict[str, tuple[str, str, bool]] = {
+    "recency": ("recency_days", "identity", False),
+    "bgnbd_p_no_purchase": ("p_no_purchase", "identity", True),
+    "bgnbd_expected_purchases": ("expected_purchases", "negate", False),
+    "bgnbd_not_alive": ("p_alive", "complement", True),
 }
+_LABELS: dict[str, str] = {
+    "churn": "churn model",
+    "recency": "recency (days)",
+    "bgnbd_p_no_purchase": "BG/NBD P(no purchase in window)",
+    "bgnbd_expected_purchases": "BG/NBD -expected purchases",
+    "bgnbd_not_alive": "BG/NBD 1 - P(alive)",
+}
+_METRIC_NAMES: tuple[str, ...] = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "top_decile_lift",
+    "top_decile_capture",
+)
+_HEADERS: dict[str, str] = {
+    "roc_auc": "ROC-AUC",
+    "pr_auc": "PR-AUC",
+    "brier": "Brier",
+    "log_loss": "log loss",
+    "ece": "ECE",
+    "top_decile_lift": "top-decile lift",
+    "top_decile_capture": "top-decile capture",
+}
+_DPI = 110
+_EPS = 1e-6
 
 
-def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> float:
-    """Weighted mean gap between predicted and observed churn rate over equal-width bins."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    idx = np.clip(np.digitize(proba, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = idx == b
-        if mask.any():
-            total += mask.sum() * abs(proba[mask].mean() - y[mask].mean())
-    return float(total / len(y))
+# --------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------
 
 
-def top_decile(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """(lift, capture rate) of the 10% highest scores."""
-    k = max(int(np.ceil(0.1 * len(y))), 1)
-    top = np.argsort(-score, kind="stable")[:k]
-    rate = y[top].mean()
-    base = y.mean()
-    lift = float(rate / base) if base > 0 else float("nan")
-    capture = float(y[top].sum() / y.sum()) if y.sum() > 0 else float("nan")
-    return lift, capture
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    """Mean |predicted - observed| over equal-width probability bins, weighted by bin size."""
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(proba, dtype=float)
+    if len(y) == 0:
+        return float("nan")
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    gap = np.abs(np.bincount(bins, weights=p - y, minlength=n_bins))
+    return float(gap.sum() / len(y))
 
 
-def score_metrics(y: np.ndarray, score: np.ndarray, is_probability: bool) -> dict[str, float]:
-    """Ranking metrics for any score; calibration metrics only for probabilities."""
+def top_fraction_capture(y_true: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
+    """Share of all positives among the ``fraction`` highest scores (ties shared in proportion)."""
+    y = np.asarray(y_true, dtype=float)
+    s = np.asarray(score, dtype=float)
+    total = y.sum()
+    if total == 0 or len(y) == 0:
+        return float("nan")
+    k = fraction * len(y)
+    order = np.argsort(-s, kind="stable")
+    threshold = s[order[min(int(np.ceil(k)) - 1, len(y) - 1)]]
+    above = s > threshold
+    tied = s == threshold
+    take = (k - above.sum()) / max(tied.sum(), 1)
+    return float((y[above].sum() + take * y[tied].sum()) / total)
+
+
+def score_metrics(y_true: np.ndarray, score: np.ndarray, is_probability: bool) -> dict[str, float]:
+    """All metrics of one score (Brier, log loss and ECE only for probabilities)."""
+    y = np.asarray(y_true, dtype=float)
+    s = np.asarray(score, dtype=float)
+    capture = top_fraction_capture(y, s, 0.1)
     out = {
-        "roc_auc": float(roc_auc_score(y, score)),
-        "pr_auc": float(average_precision_score(y, score)),
+        "roc_auc": float(roc_auc_score(y, s)),
+        "pr_auc": float(average_precision_score(y, s)),
+        "brier": float("nan"),
+        "log_loss": float("nan"),
+        "ece": float("nan"),
+        "top_decile_lift": capture / 0.1 if np.isfinite(capture) else float("nan"),
+        "top_decile_capture": capture,
     }
-    out["top_decile_lift"], out["top_decile_capture"] = top_decile(y, score)
     if is_probability:
-        p = np.clip(score, 1e-6, 1 - 1e-6)
-        out["brier"] = float(brier_score_loss(y, p))
-        out["log_loss"] = float(log_loss(y, p, labels=[0, 1]))
-        out["ece"] = expected_calibration_error(y, p)
+        p = np.clip(s, _EPS, 1 - _EPS)
+        out["brier"] = float(np.mean((s - y) ** 2))
+        out["log_loss"] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        out["ece"] = expected_calibration_error(y, s)
     return out
+
+
+def calibration_table(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Mean predicted and observed churn per equal-frequency bin of ``proba``."""
+    frame = pd.DataFrame(
+        {"p": np.asarray(proba, dtype=float), "y": np.asarray(y_true, dtype=float)}
+    )
+    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(n_bins, len(frame)), labels=False)
+    return frame.groupby("bin").agg(
+        predicted=("p", "mean"), observed=("y", "mean"), rows=("y", "size")
+    )
+
+
+def gains_curve(y_true: np.ndarray, score: np.ndarray, points: int = 101) -> pd.DataFrame:
+    """Share of churners captured when contacting the top share of customers by score."""
+    y = np.asarray(y_true, dtype=float)
+    s = np.asarray(score, dtype=float)
+    share = np.linspace(0.0, 1.0, points)
+    captured = [0.0] + [top_fraction_capture(y, s, f) for f in share[1:]]
+    return pd.DataFrame({"share_contacted": share, "share_captured": captured})
+
+
+def _baseline_score(inputs: pd.DataFrame, name: str) -> np.ndarray | None:
+    column, how, _ = BASELINES[name]
+    if column not in inputs.columns:
+        return None
+    values = inputs[column].to_numpy(dtype=float)
+    if how == "negate":
+        values = -values
+    elif how == "complement":
+        values = 1.0 - values
+    missing = np.isnan(values)
+    if missing.all():
+        return None
+    if missing.any():  # "no information": rank those rows last (probability 0)
+        floor = 0.0 if BASELINES[name][2] else float(np.nanmin(values)) - 1.0
+        values = np.where(missing, floor, values)
+    return values
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
 
 
 @dataclass
 class ChurnReport:
-    """Metrics of the model and the baselines on one set of rows, with their plots."""
+    """Metrics of the churn model and the baselines on the same rows, with plot data.
 
-    y: np.ndarray
-    scores: dict[str, np.ndarray]
+    Attributes
+    ----------
+    metrics
+        Flat, MLflow-ready dict (finite values only): ``churn_<metric>``,
+        ``baseline_<name>_<metric>``, plus ``n_rows``, ``churn_rate``,
+        ``best_baseline_roc_auc`` and ``churn_roc_auc_gain`` (model minus best baseline).
+    table
+        One row per scorer (model first), one column per metric.
+    """
+
+    metrics: dict[str, float]
     table: pd.DataFrame
-    importance: pd.Series | None = None
-    probabilities: set[str] = field(default_factory=set)
+    y_true: np.ndarray = field(repr=False)
+    scores: dict[str, np.ndarray] = field(repr=False)
+    probabilities: tuple[str, ...] = ("churn",)
+    feature_importance: pd.Series | None = field(default=None, repr=False)
 
-    @property
-    def metrics(self) -> dict[str, float]:
-        """Flat MLflow-ready metrics: ``churn_<m>`` and ``baseline_<name>_<m>``."""
-        flat: dict[str, float] = {}
-        for name, row in self.table.iterrows():
-            prefix = "churn_" if name == "model" else f"baseline_{name}_"
-            flat.update({prefix + str(k): float(v) for k, v in row.items() if pd.notna(v)})
-        return flat
+    def to_markdown(self, floatfmt: str = ".4f") -> str:
+        """The metrics table as Markdown ("-" where a metric does not apply)."""
+        frame = self.table.rename(index=_LABELS, columns=_HEADERS)
+        text = frame.map(lambda v: "-" if pd.isna(v) else format(v, floatfmt))
+        header = "| scorer | " + " | ".join(text.columns) + " |"
+        rule = "|---|" + "---:|" * len(text.columns)
+        body = ["| " + str(idx) + " | " + " | ".join(row) + " |" for idx, row in text.iterrows()]
+        note = (
+            f"\n\n{int(self.metrics['n_rows']):,} customers, churn rate "
+            f"{self.metrics['churn_rate']:.1%}. Brier, log loss and ECE apply to probabilities only."
+        )
+        return "\n".join([header, rule, *body]) + note
 
-    def to_markdown(self) -> str:
-        return self.table.to_markdown(floatfmt=".4f")
+    # -- plots -------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, Figure]:
+        """The plots by file stem (``calibration``, ``gains``, ``roc``, ``feature_importance``)."""
+        figs = {
+            "calibration": self._plot_calibration(),
+            "gains": self._plot_gains(),
+            "roc": self._plot_roc(),
+        }
+        if self.feature_importance is not None and len(self.feature_importance):
+            figs["feature_importance"] = self._plot_importance()
+        return figs
 
     def save_plots(self, directory: str | Path) -> list[Path]:
-        """Calibration curve, gains chart, ROC curves and feature importance as PNG."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        paths = [
-            self._calibration(d / "calibration.png"),
-            self._gains(d / "gains.png"),
-            self._roc(d / "roc.png"),
-        ]
-        if self.importance is not None:
-            paths.append(self._importance(d / "feature_importance.png"))
+        """Write every plot as PNG into ``directory`` (created if needed)."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, fig in self.figures().items():
+            path = out / f"{name}.png"
+            fig.savefig(path, dpi=_DPI, format="png")
+            paths.append(path)
         return paths
 
-    def _calibration(self, path: Path) -> Path:
-        fig = Figure(figsize=(5.5, 5))
-        ax = fig.subplots()
-        ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
-        for name in sorted(self.probabilities):
-            p = self.scores[name]
-            edges = np.quantile(p, np.linspace(0, 1, 11))
-            idx = np.clip(np.searchsorted(edges[1:-1], p, side="right"), 0, 9)
-            frame = pd.DataFrame({"p": p, "y": self.y, "bin": idx}).groupby("bin").mean()
-            ax.plot(frame["p"], frame["y"], marker="o", label=name)
-        ax.set_xlabel("predicted churn probability")
-        ax.set_ylabel("observed churn rate")
-        ax.set_title("Calibration (deciles of prediction)")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        return path
+    def _plot_calibration(self) -> Figure:
+        fig, ax = _figure()
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+        for name in self.probabilities:
+            cal = calibration_table(self.y_true, self.scores[name])
+            ece = self.table.loc[name, "ece"]
+            ax.plot(
+                cal["predicted"],
+                cal["observed"],
+                marker="o",
+                label=f"{_LABELS[name]} (ECE {ece:.3f})",
+            )
+        ax.set(
+            xlabel="predicted churn probability (decile mean)",
+            ylabel="observed churn rate",
+            title="Calibration",
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
+        ax.legend(loc="upper left", fontsize=8)
+        return fig
 
-    def _gains(self, path: Path) -> Path:
-        fig = Figure(figsize=(6, 5))
-        ax = fig.subplots()
-        share = np.arange(1, len(self.y) + 1) / len(self.y)
+    def _plot_gains(self) -> Figure:
+        fig, ax = _figure()
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="random")
         for name, score in self.scores.items():
-            order = np.argsort(-score, kind="stable")
-            ax.plot(share, np.cumsum(self.y[order]) / self.y.sum(), label=name)
-        ax.plot([0, 1], [0, 1], ls="--", color="grey", label="random")
-        ax.set_xlabel("share of customers contacted (highest score first)")
-        ax.set_ylabel("share of churners captured")
-        ax.set_title("Cumulative gains")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        return path
+            g = gains_curve(self.y_true, score)
+            ax.plot(g["share_contacted"], g["share_captured"], label=_LABELS[name])
+        ax.axvline(0.1, color="grey", linewidth=0.5)
+        ax.set(
+            xlabel="share of customers contacted (highest scores first)",
+            ylabel="share of churners captured",
+            title="Gains chart",
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
+        ax.legend(loc="lower right", fontsize=8)
+        return fig
 
-    def _roc(self, path: Path) -> Path:
-        fig = Figure(figsize=(5.5, 5))
-        ax = fig.subplots()
+    def _plot_roc(self) -> Figure:
+        fig, ax = _figure()
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
         for name, score in self.scores.items():
-            fpr, tpr, _ = roc_curve(self.y, score)
-            ax.plot(fpr, tpr, label=f"{name} (AUC {self.table.loc[name, 'roc_auc']:.3f})")
-        ax.plot([0, 1], [0, 1], ls="--", color="grey")
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.set_title("ROC")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        return path
+            fpr, tpr, _ = roc_curve(self.y_true, score)
+            auc = self.table.loc[name, "roc_auc"]
+            ax.plot(fpr, tpr, label=f"{_LABELS[name]} (AUC {auc:.3f})")
+        ax.set(
+            xlabel="false positive rate",
+            ylabel="true positive rate",
+            title="ROC",
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
+        ax.legend(loc="lower right", fontsize=8)
+        return fig
 
-    def _importance(self, path: Path) -> Path:
-        assert self.importance is not None
-        top = self.importance.sort_values().tail(20)
-        fig = Figure(figsize=(6, 6))
-        ax = fig.subplots()
-        ax.barh(top.index.astype(str), top.to_numpy())
-        ax.set_title("Feature importance (gain)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        return path
+    def _plot_importance(self) -> Figure:
+        assert self.feature_importance is not None
+        top = self.feature_importance.head(20)[::-1]
+        fig, ax = _figure(height=max(3.0, 0.28 * len(top) + 1.0))
+        total = float(self.feature_importance.sum()) or 1.0
+        ax.barh(top.index, top.to_numpy() / total)
+        ax.set(xlabel="share of total gain", title="Feature importance (LightGBM gain)")
+        return fig
+
+
+def _figure(width: float = 7.0, height: float = 4.8) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _key(name: str, metric: str) -> str:
+    return f"churn_{metric}" if name == "churn" else f"baseline_{name}_{metric}"
 
 
 def evaluate_churn(
     y_true: np.ndarray | pd.Series,
-    proba: np.ndarray,
+    churn_probability: np.ndarray | pd.Series,
     inputs: pd.DataFrame,
-    model: Any | None = None,
+    model: ChurnModel | None = None,
 ) -> ChurnReport:
-    """Evaluate calibrated churn probabilities against the baselines on the same rows.
+    """Evaluate churn probabilities and the baselines on the same rows.
 
     Parameters
     ----------
     y_true
-        1 = churned (no purchase in the window), 0 = bought.
-    proba
-        The model's calibrated churn probability per row of ``inputs``.
+        Observed churn (1) or purchase in the window (0), one per row of ``inputs``.
+    churn_probability
+        The model's calibrated probabilities for the same rows.
     inputs
-        Model inputs of the same rows (behavioural features and LTV outputs).
+        The model inputs of those rows (:func:`churnml.models.inputs.model_inputs`);
+        the baselines are read from its ``recency_days``, ``p_no_purchase``,
+        ``expected_purchases`` and ``p_alive`` columns (missing columns are skipped).
     model
-        Optional fitted :class:`~churnml.models.churn.ChurnModel`, for feature importance.
+        The fitted :class:`~churnml.models.churn.ChurnModel`, for the feature
+        importance plot (optional).
+
+    Returns
+    -------
+    ChurnReport
     """
     y = np.asarray(y_true, dtype=float)
-    if len(y) != len(proba) or len(y) != len(inputs):
-        raise ValueError("y_true, proba and inputs must have the same rows")
-    if y.min() == y.max():
+    proba = np.asarray(churn_probability, dtype=float)
+    if not (len(y) == len(proba) == len(inputs)):
+        raise ValueError(
+            f"lengths differ: y {len(y)}, probabilities {len(proba)}, inputs {len(inputs)}"
+        )
+    if len(np.unique(y)) < 2:
         raise ValueError("evaluation rows need both churners and non-churners")
-    scores: dict[str, np.ndarray] = {"model": np.asarray(proba, dtype=float)}
-    probabilities = {"model"}
-    for name, (column, sign, is_probability) in BASELINES.items():
-        if column in inputs.columns:
-            scores[name] = sign * inputs[column].to_numpy(dtype=float)
+    scores: dict[str, np.ndarray] = {"churn": proba}
+    probabilities = ["churn"]
+    for name, (_, _, is_probability) in BASELINES.items():
+        score = _baseline_score(inputs, name)
+        if score is not None:
+            scores[name] = score
             if is_probability:
-                probabilities.add(name)
+                probabilities.append(name)
     rows = {name: score_metrics(y, s, name in probabilities) for name, s in scores.items()}
-    table = pd.DataFrame(rows).T
-    table.index.name = "score"
-    importance = (
-        model.feature_importance()
-        if model is not None and hasattr(model, "feature_importance")
-        else None
-    )
+    table = pd.DataFrame.from_dict(rows, orient="index")[list(_METRIC_NAMES)]
+    metrics: dict[str, float] = {"n_rows": float(len(y)), "churn_rate": float(y.mean())}
+    for name, values in rows.items():
+        metrics.update({_key(name, m): v for m, v in values.items() if np.isfinite(v)})
+    baseline_aucs = [rows[n]["roc_auc"] for n in rows if n != "churn"]
+    if baseline_aucs:
+        metrics["best_baseline_roc_auc"] = max(baseline_aucs)
+        metrics["churn_roc_auc_gain"] = rows["churn"]["roc_auc"] - max(baseline_aucs)
     return ChurnReport(
-        y=y, scores=scores, table=table, importance=importance, probabilities=probabilities
+        metrics=metrics,
+        table=table,
+        y_true=y,
+        scores=scores,
+        probabilities=tuple(probabilities),
+        feature_importance=model.feature_importance() if model is not None else None,
     )

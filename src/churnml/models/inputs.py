@@ -72,7 +72,9 @@ def model_inputs(
     cutoff = pd.Timestamp(as_of).normalize()
     feats = build_features(tables, cutoff)
     if feats.empty:
-        return pd.DataFrame(columns=[*FEATURE_COLUMNS, *LTV_COLUMNS], index=feats.index, dtype=float)
+        return pd.DataFrame(
+            columns=[*FEATURE_COLUMNS, *LTV_COLUMNS], index=feats.index, dtype=float
+        )
     rfm = rfm_summary(tables.transactions, cutoff, time_unit=ltv.time_unit)
     pred = ltv.predict(rfm, horizon_days=horizon_days, churn_window_days=churn_window_days)
     missing = [c for c in LTV_FEATURES if c not in pred.columns]

@@ -15,9 +15,15 @@ extra columns still explains itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from typing import Protocol
 
-Row = Mapping[str, float]
+
+class Row(Protocol):
+    """A customer's feature values by name (a ``dict`` will do)."""
+
+    def get(self, key: str, default: float, /) -> float: ...
+
 
 _EVENT_LABELS: dict[str, str] = {
     "email_open": "e-mail opens",
@@ -27,11 +33,15 @@ _EVENT_LABELS: dict[str, str] = {
     "cart_abandon": "abandoned carts",
     "support_ticket": "support tickets",
 }
-_CONSENT_LABELS: dict[str, str] = {"consent_email": "e-mail", "consent_sms": "SMS", "consent_push": "push"}
+_CONSENT_LABELS: dict[str, str] = {
+    "consent_email": "e-mail",
+    "consent_sms": "SMS",
+    "consent_push": "push",
+}
 
 
 def _missing(x: float | None) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
+    return x is None or math.isnan(x)
 
 
 def _n(x: float) -> str:
@@ -65,7 +75,7 @@ def _recency(row: Row) -> str:
 
 
 def _gap_ratio(row: Row) -> str:
-    if _missing(row.get("gap_ratio")):
+    if _missing(row.get("gap_ratio", math.nan)):
         return "only one purchase so far: no usual gap yet"
     return _recency(row)
 
@@ -206,7 +216,11 @@ def _contacts(row: Row) -> str:
 
 def _since_contact(row: Row) -> str:
     days = row.get("days_since_contact", math.nan)
-    return "never contacted by a campaign" if _missing(days) else f"last contacted {_plural(days, 'day')} ago"
+    return (
+        "never contacted by a campaign"
+        if _missing(days)
+        else f"last contacted {_plural(days, 'day')} ago"
+    )
 
 
 def _conversions(row: Row) -> str:
@@ -216,17 +230,29 @@ def _conversions(row: Row) -> str:
 
 def _p_alive(row: Row) -> str:
     p = row.get("p_alive", math.nan)
-    return "no estimate of being active" if _missing(p) else f"{p:.0%} estimated chance of still being an active customer"
+    return (
+        "no estimate of being active"
+        if _missing(p)
+        else f"{p:.0%} estimated chance of still being an active customer"
+    )
 
 
 def _expected(row: Row) -> str:
     e = row.get("expected_purchases", math.nan)
-    return "no purchase forecast" if _missing(e) else f"{e:.1f} purchases expected over the LTV horizon"
+    return (
+        "no purchase forecast"
+        if _missing(e)
+        else f"{e:.1f} purchases expected over the LTV horizon"
+    )
 
 
 def _p_no_purchase(row: Row) -> str:
     p = row.get("p_no_purchase", math.nan)
-    return "no forecast" if _missing(p) else f"{p:.0%} forecast chance of no purchase in the churn window"
+    return (
+        "no forecast"
+        if _missing(p)
+        else f"{p:.0%} forecast chance of no purchase in the churn window"
+    )
 
 
 def _value(column: str, label: str) -> Callable[[Row], str]:

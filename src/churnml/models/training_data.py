@@ -17,6 +17,7 @@ out the latest ones by time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +29,9 @@ from churnml.data.contract import InputTables
 from churnml.errors import ChurnmlError
 from churnml.features import churn_labels, rfm_summary, rolling_cutoffs
 from churnml.models.inputs import CHURN_FEATURES, model_inputs
-from churnml.models.ltv import LTVModel
+from churnml.models.ltv import LTVFitError, LTVModel
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,6 +65,9 @@ class TrainingSet:
     churn_window_days, horizon_days
         The windows the rows were built with (a model trained on them must be
         scored with the same ones).
+    skipped_cutoffs
+        Cut-offs left out, with the reason (no customers yet, or an LTV model that
+        could not be fitted on the little history before an early cut-off).
     """
 
     X: pd.DataFrame
@@ -71,6 +77,7 @@ class TrainingSet:
     ltv_models: dict[pd.Timestamp, LTVModel] = field(default_factory=dict)
     churn_window_days: int = 90
     horizon_days: int = 365
+    skipped_cutoffs: dict[pd.Timestamp, str] = field(default_factory=dict)
 
     @property
     def cutoffs(self) -> list[pd.Timestamp]:
@@ -169,8 +176,21 @@ def build_training_set(
             f"not enough history for a training cut-off: need {time_cfg.min_history_days} days of "
             f"history plus a {window}-day label window before {end.date()}"
         )
-    parts = [cutoff_rows(tables, c, ltv_cfg, time_cfg.horizon_days, window) for c in cuts]
-    parts = [p for p in parts if len(p.inputs)]
+    parts: list[CutoffRows] = []
+    skipped: dict[pd.Timestamp, str] = {}
+    for cut in cuts:
+        try:
+            part = cutoff_rows(tables, cut, ltv_cfg, time_cfg.horizon_days, window)
+        except LTVFitError as err:
+            skipped[cut] = f"LTV fit failed: {err}"
+            logger.warning("skipping training cut-off %s: %s", cut.date(), err)
+            continue
+        if len(part.inputs) == 0:
+            skipped[cut] = "no customer with a purchase before it"
+            continue
+        parts.append(part)
+    if not parts:
+        raise ChurnmlError(f"no usable training cut-off: {skipped}")
     X = pd.concat([p.inputs[CHURN_FEATURES] for p in parts])
     return TrainingSet(
         X=X,
@@ -186,4 +206,5 @@ def build_training_set(
         ltv_models={p.cutoff: p.ltv for p in parts},
         churn_window_days=window,
         horizon_days=time_cfg.horizon_days,
+        skipped_cutoffs=skipped,
     )

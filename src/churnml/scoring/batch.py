@@ -995,8 +995,11 @@ def _pass_score(
                         scored += len(scores)
                         unscored += int(tx["customer_id"].nunique()) - len(scores)
                     bar.advance(task)
-            finally:
-                writer.close()  # also on failure: the anonymous file is then dropped
+            except BaseException:
+                with contextlib.suppress(Exception):  # the anonymous file is dropped anyway
+                    writer.close()
+                raise
+            writer.close()
     except OSError as err:
         raise ChurnmlError(f"cannot write {out_path}: {err.strerror or err}") from None
     return scored, unscored
