@@ -21,6 +21,7 @@ at the end. Every request goes to 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ from urllib.parse import urlparse
 import httpx
 
 AS_OF = "2025-01-01"
+AS_OF_DATE = dt.date(2025, 1, 1)
 
 
 @dataclass
@@ -144,6 +146,94 @@ def simulated_customers(n: int, seed: int) -> list[dict[str, Any]]:
     )
 
 
+def breakdown(
+    model_uri: str, customers: list[dict[str, Any]], sizes: tuple[int, ...], repeats: int
+) -> str:
+    """Where the time of one request goes, in-process (no HTTP): a Markdown table.
+
+    Wraps the scorer's stages with timers (the numbers include nothing the server does not
+    do); best of ``repeats`` per request size. Run with ``OMP_NUM_THREADS=1`` as the server.
+    """
+    import gc
+
+    import churnml.data.contract as contract
+    import churnml.scoring.scorer as scorer_module
+    from churnml.serving import requests as rq
+    from churnml.serving.schemas import ScoreRequest
+    from churnml.tracking.pyfunc import load_bundle
+    from churnml.tracking.store import configure_mlflow
+
+    configure_mlflow()
+    bundle = load_bundle(model_uri)
+    bundle.churn.n_jobs = 1
+    scorer = scorer_module.Scorer(bundle)
+    timings: dict[str, float] = {}
+
+    def timed(label: str, fn: Any) -> Any:
+        def run(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                timings[label] = timings.get(label, 0.0) + time.perf_counter() - t0
+
+        return run
+
+    contract_fns = (
+        "validate_transactions",
+        "validate_customers",
+        "validate_events",
+        "validate_campaigns",
+    )
+    for name in contract_fns:
+        setattr(contract, name, timed(f"contract.{name}", getattr(contract, name)))
+    scorer_module.model_inputs = timed("features + LTV (model_inputs)", scorer_module.model_inputs)
+    bundle.churn.predict_proba = timed("churn probability", bundle.churn.predict_proba)
+    bundle.churn.explain = timed("reason codes (TreeSHAP)", bundle.churn.explain)
+    bundle.uplift.predict = timed("uplift", bundle.uplift.predict)
+    scorer.policy.decide = timed("policy (guardrails, control group)", scorer.policy.decide)
+    gc.collect()
+    gc.freeze()  # as the server does after loading the model
+    columns: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        body = json.dumps({"as_of": AS_OF, "customers": customers[:n]})
+        best: dict[str, float] | None = None
+        for _ in range(repeats):
+            timings.clear()
+            t0 = time.perf_counter()
+            request = ScoreRequest.model_validate_json(body)
+            t1 = time.perf_counter()
+            frames, _ = rq.request_frames(request.customers)
+            t2 = time.perf_counter()
+            frame = rq.score_customers(scorer, request.customers, AS_OF_DATE)
+            t3 = time.perf_counter()
+            rq.score_response(frame, AS_OF_DATE, "m", "1").model_dump_json()
+            t4 = time.perf_counter()
+            run = {
+                "parse and check the JSON body (pydantic)": t1 - t0,
+                "request -> tables": t2 - t1,
+                **timings,
+                "build the JSON response": t4 - t3,
+                "total": (t1 - t0) + (t4 - t2),
+            }
+            if best is None or run["total"] < best["total"]:
+                best = run
+        assert best is not None
+        columns[n] = best
+    labels = [k for k in columns[sizes[0]] if k != "total"] + ["total"]
+    lines = [
+        "| stage | " + " | ".join(f"{n} customer(s), ms" for n in sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for label in labels:
+        lines.append(
+            f"| {label} | "
+            + " | ".join(f"{columns[n].get(label, 0.0) * 1000:,.1f}" for n in sizes)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def start_local_server(workers: int, home: Path, customers: int) -> Any:
     """Train a model into ``home`` and start ``bentoml serve`` on a free loopback port."""
     os.environ["CHURNML_HOME"] = str(home)
@@ -190,10 +280,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch-size", type=int, default=500, help="customers per bulk request")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the stages of a request in-process (needs the local model)",
+    )
     args = parser.parse_args(argv)
 
     if args.url and urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         parser.error("loopback only: --url must point at 127.0.0.1 or localhost")
+    # One OpenMP thread, as in the server (set before LightGBM is first used in this process).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     headers = {"X-API-Key": args.api_key} if args.api_key else {}
     tmp = tempfile.TemporaryDirectory(prefix="churnml-bench-")
     server = None
@@ -220,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(0, len(customers) - size + 1, size)
         ]
         d = args.duration
+        stages = None
+        if args.breakdown and server is not None:
+            stages = breakdown(server.env["CHURNML_MODEL_URI"], customers, (1, size), repeats=5)
         phases = [
             run_phase("/score, 1 customer", url, "/score", singles, 1, 1, d, headers),
             run_phase("/score, 1 customer", url, "/score", singles, 1, 8, d, headers),
@@ -268,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {p.name} | {p.concurrency} | {p.requests:,} | {p.errors} | {p.requests_per_s:,.1f} | "
             f"{p.customers_per_s:,.0f} | {p.p50_ms:,.0f} | {p.p90_ms:,.0f} | {p.p99_ms:,.0f} | {p.max_ms:,.0f} |"
         )
+    if stages:
+        print("\nIn-process, best of 5 (one thread):\n")
+        print(stages)
     if args.json:
         args.json.write_text(
             json.dumps(

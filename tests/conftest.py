@@ -54,7 +54,7 @@ def churn_server(trained_model: Any, tmp_path_factory: pytest.TempPathFactory) -
     It loads exactly the session's trained model version (``models:/churnml/<version>``),
     requires an API key (``server.api_key``), accepts bodies up to 1 MB and reads
     published scores from its own SQLite file (``server.env["CHURNML_SCORES_URL"]``).
-    Shared by the service, fuzz and benchmark-style tests; stopped at the end.
+    Shared by the HTTP service and fuzz tests; stopped at the end of the session.
     """
     from churnml.serving.process import start_server
     from churnml.serving.run import serve_environment

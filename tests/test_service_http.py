@@ -615,6 +615,8 @@ def test_without_a_model_readiness_fails_with_a_message(empty_store_server: Serv
     scored = httpx.post(srv.url + "/score", json=EXAMPLE_REQUEST)
     assert scored.status_code == 503 and scored.json()["error"] == "model_not_loaded"
     assert httpx.get(srv.url + "/model").status_code == 503
+    batch = httpx.post(srv.url + "/score_batch", json=EXAMPLE_BATCH_REQUEST)
+    assert batch.status_code == 503 and batch.json()["error"] == "model_not_loaded"
     assert httpx.get(srv.url + "/livez").status_code == 200  # alive: no crash loop
     assert srv.process.poll() is None
     assert "no model loaded from models:/churnml@champion" in srv.log()

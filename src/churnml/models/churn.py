@@ -232,12 +232,11 @@ class ChurnModel(BaseEstimator):
         for part, name in ((train, "training"), (valid, "held-out")):
             if len(np.unique(target[part])) < 2:
                 raise ValueError(f"the {name} rows need both churners and non-churners")
-        self._n_train_rows = int(train.sum())
         n_pos = float(target[train].sum())
         self.scale_pos_weight_ = (
             (float(train.sum()) - n_pos) / n_pos if self.class_weight == "balanced" else 1.0
         )
-        params = self._lgb_params()
+        params = self._lgb_params(int(train.sum()))
         if self.optuna_trials > 0:
             params = self._search(params, data, target, train, valid)
         booster, best = self._train(params, data, target, train, valid)
@@ -260,7 +259,7 @@ class ChurnModel(BaseEstimator):
         }
         return self
 
-    def _lgb_params(self) -> dict[str, Any]:
+    def _lgb_params(self, n_train_rows: int) -> dict[str, Any]:
         return {
             "objective": "binary",
             "learning_rate": self.learning_rate,
@@ -272,7 +271,7 @@ class ChurnModel(BaseEstimator):
             "lambda_l2": self.reg_lambda,
             "scale_pos_weight": self.scale_pos_weight_,
             "metric": "binary_logloss",
-            "num_threads": self._threads(int(self._n_train_rows)),
+            "num_threads": self._threads(n_train_rows),
             "seed": self.random_state,
             "deterministic": True,
             "verbose": -1,
@@ -367,7 +366,9 @@ class ChurnModel(BaseEstimator):
         data = self._matrix(X)
         if len(data) == 0:
             return np.empty(0)
-        return np.asarray(self.booster_.predict(data, raw_score=True, num_threads=self._threads(len(data))))
+        return np.asarray(
+            self.booster_.predict(data, raw_score=True, num_threads=self._threads(len(data)))
+        )
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated churn probability, a 1-D array (one value per row).

@@ -27,6 +27,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 API_KEY_HEADER = "x-api-key"
 
+#: Routes that need the model: 503 with the loading error while there is none.
+MODEL_PATHS = frozenset({"/score", "/next_best_action", "/score_batch", "/model"})
 #: Routes anyone may call: probes, metrics and the API documentation.
 OPEN_PATHS = frozenset(
     {"/", "/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/schema.json"}
@@ -87,6 +89,9 @@ class RequestGuard:
                 "unauthorized",
                 extra_headers=[(b"www-authenticate", b'Bearer realm="churnml"')],
             )
+            return
+        if path in MODEL_PATHS and (reason := _load_error()) is not None:
+            await _send_json(send, 503, "model_not_loaded", reason, [], "model_not_loaded")
             return
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)

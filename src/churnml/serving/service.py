@@ -24,10 +24,26 @@ Configuration (environment variables, read when a worker starts):
 - ``CHURNML_SCORES_URL``: SQLAlchemy URL of the published score table (default
   SQLite ``$CHURNML_HOME/scores.db``), read by :mod:`churnml.scoring.publish`.
 
+- ``OMP_NUM_THREADS``: set it to 1 (``churnml serve`` and the Bento do): one LightGBM
+  thread per worker; more workers, not more threads, for throughput.
+
+Answers: 200; 400 schema errors (malformed JSON, wrong types, missing or unknown
+fields, bad dates, sizes beyond the documented limits) and 422 data errors (duplicate
+customer ids, no purchase before ``as_of``), both naming the field in ``detail[].loc``;
+401 without the API key; 404 unknown customer; 413 body too large; 415 not JSON;
+503 no model loaded. Never a traceback.
+
 The model is loaded once per worker in ``__init__``. If it cannot be loaded the
 worker stays up, ``/readyz`` answers 503 with the reason, the scoring endpoints
 answer 503 with the same reason, and nothing crash-loops; the lookup endpoint,
 which does not need the model, keeps working.
+
+Scores equal the batch scorer's for the same history, model version and ``as_of``
+(the same :class:`~churnml.scoring.Scorer` runs). One caveat: a global campaign
+budget or contact cap (``policy.budget`` / ``policy.max_contacts``) is allocated over
+the customers *of one call* here, not over the whole base as in a batch run; keep
+them unset for real-time decisions, or use the batch run's published decision
+(``/customers/{id}``).
 
 Logs carry customer ids at most: request bodies and validation inputs are never
 logged (the request models hide input values from error messages).
