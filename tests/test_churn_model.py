@@ -256,9 +256,7 @@ def test_sigmoid_calibration_is_stored_as_two_numbers(small):
     assert np.all(np.diff(model.predict_proba(small.X)[order]) >= 0)
 
 
-def test_optuna_search_is_skipped_with_a_message_when_optuna_is_missing(
-    small, monkeypatch, caplog
-):
+def test_optuna_search_is_skipped_with_a_message_when_optuna_is_missing(small, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` fail
     with caplog.at_level(logging.WARNING, logger="churnml.models.churn"):
         model = ChurnModel(n_estimators=40, num_leaves=4, optuna_trials=5).fit(

@@ -8,7 +8,8 @@ and new customers dated on or after a cut-off. Then
 - no new customer appears at the cut-off;
 - a label changes only for a customer with an appended purchase *inside* the churn
   window ``[cutoff, cutoff + window)``, and then it becomes "not churned";
-- rows dated on or after ``as_of`` change nothing in the whole training set.
+- the data dated on or after ``as_of`` changes nothing in the whole training set (its
+  cut-offs' label windows all end by ``as_of``).
 """
 
 from __future__ import annotations
@@ -81,9 +82,7 @@ def _appended(draw: st.DrawFn, known: list[str], start: pd.Timestamp) -> dict[st
             st.tuples(customer, when, st.sampled_from([*EVENT_TYPES, "push_open"])), max_size=12
         )
     )
-    camp = draw(
-        st.lists(st.tuples(customer, when, st.booleans(), st.booleans()), max_size=6)
-    )
+    camp = draw(st.lists(st.tuples(customer, when, st.booleans(), st.booleans()), max_size=6))
     new_customers = draw(st.lists(st.sampled_from(["new-1", "new-2"]), unique=True, max_size=2))
     return {
         "transactions": pd.DataFrame(
@@ -137,17 +136,7 @@ def after_cutoff(draw: st.DrawFn, known: list[str]) -> dict[str, pd.DataFrame]:
     return _appended(draw, known, CUTOFF)
 
 
-@st.composite
-def after_as_of(draw: st.DrawFn, known: list[str]) -> dict[str, pd.DataFrame]:
-    return _appended(draw, known, AS_OF)
-
-
-@SETTINGS
-@given(data=st.data())
-def test_rows_dated_on_or_after_the_cutoff_change_no_feature_and_labels_only_in_window(
-    base, data
-):
-    extra = data.draw(after_cutoff(base.known))
+def _check_appended_after_cutoff(base: SimpleNamespace, extra: dict[str, pd.DataFrame]) -> None:
     tables = validate_tables(**_with(base.raw, extra))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -171,14 +160,33 @@ def test_rows_dated_on_or_after_the_cutoff_change_no_feature_and_labels_only_in_
     pd.testing.assert_series_equal(rows.labels, expected)
 
 
-@SETTINGS
+# Each example refits the LTV model (~1 s), so the default suite draws 10 examples and
+# the slow suite 100.
+@settings(SETTINGS, max_examples=10)
 @given(data=st.data())
-def test_rows_dated_on_or_after_as_of_change_nothing_in_the_training_set(base, data):
-    extra = data.draw(after_as_of(base.known))
-    tables = validate_tables(**_with(base.raw, extra))
+def test_rows_dated_on_or_after_the_cutoff_change_no_feature_and_labels_only_in_window(base, data):
+    _check_appended_after_cutoff(base, data.draw(after_cutoff(base.known)))
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=100)
+@given(data=st.data())
+def test_rows_dated_on_or_after_the_cutoff_change_nothing_many_examples(base, data):
+    _check_appended_after_cutoff(base, data.draw(after_cutoff(base.known)))
+
+
+def test_the_future_after_as_of_changes_nothing_in_the_training_set(base):
+    """The simulated tables run a year past ``AS_OF``: cutting them there changes nothing."""
+    past = {
+        "transactions": base.raw["transactions"].query("order_date < @AS_OF"),
+        "customers": base.raw["customers"],
+        "events": base.raw["events"].query("event_date < @AS_OF"),
+        "campaigns": base.raw["campaigns"].query("sent_date < @AS_OF"),
+    }
+    assert len(past["transactions"]) < len(base.raw["transactions"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        training = build_training_set(tables, AS_OF, TIME_CFG, LTVConfig())
+        training = build_training_set(validate_tables(**past), AS_OF, TIME_CFG, LTVConfig())
     pd.testing.assert_frame_equal(training.X, base.training.X, check_exact=True)
     pd.testing.assert_series_equal(training.y, base.training.y)
     pd.testing.assert_series_equal(training.cutoff, base.training.cutoff)
@@ -198,4 +206,6 @@ def test_explicit_cutoffs_whose_labels_are_not_observed_are_refused(base):
 
     tables = validate_tables(**base.raw)
     with pytest.raises(ChurnmlError, match="label window ends after"):
-        build_training_set(tables, AS_OF, TIME_CFG, LTVConfig(), cutoffs=[AS_OF - pd.Timedelta(days=10)])
+        build_training_set(
+            tables, AS_OF, TIME_CFG, LTVConfig(), cutoffs=[AS_OF - pd.Timedelta(days=10)]
+        )
