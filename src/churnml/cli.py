@@ -104,13 +104,15 @@ def simulate(
     with out.status(f"Simulating {customers:,} customers..."):
         data = run(customers, seed=seed, **kwargs)
         paths = data.write(out_dir)
+    rows = [
+        {"file": str(path), "rows": len(getattr(data, name))}
+        for name, path in paths.items()
+        if name != "params"
+    ]
     out.print(
         _table(
-            [
-                {"file": str(p), "rows": len(getattr(data, k, []) if k != "params" else [])}
-                for k, p in paths.items()
-            ],
-            title=f"Simulated data (as of {data.as_of.date()})",
+            rows,
+            title=f"Simulated data (transactions to {data.as_of.date() + dt.timedelta(days=data.horizon_days)}, truth as of {data.as_of.date()})",
         )
     )
 
