@@ -60,19 +60,30 @@ def main() -> None:
 
         start = time.perf_counter()
         simulate(args.customers, seed=0).write(data, fmt="parquet")
-        print(f"simulated and wrote {args.customers:,} customers in {time.perf_counter() - start:.1f} s")
+        print(
+            f"simulated and wrote {args.customers:,} customers in {time.perf_counter() - start:.1f} s"
+        )
     params = json.loads((data / "params.json").read_text())
     print(f"data as of {params.get('as_of')}")
-    done = subprocess.run([sys.executable, "-c", CHILD, str(data)], capture_output=True, text=True,
-                          env={**os.environ}, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(data)],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=True,
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"machine: {os.cpu_count()} cores, {platform.python_version()}, "
-          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GiB RAM")
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.python_version()}, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GiB RAM"
+    )
     for key, value in result.items():
         print(f"{key:>20}: {value:,.2f}" if isinstance(value, float) else f"{key:>20}: {value:,}")
     features_total = result["rfm_summary_s"] + result["build_features_s"]
-    print(f"{'features total_s':>20}: {features_total:.2f}  (validate + features: "
-          f"{features_total + result['validate_s']:.2f})")
+    print(
+        f"{'features total_s':>20}: {features_total:.2f}  (validate + features: "
+        f"{features_total + result['validate_s']:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run(name: str, tmp_path: Path, **parameters: object) -> str:
     output = tmp_path / name
     pm.execute_notebook(
-        str(NOTEBOOKS / name), str(output), parameters=parameters, cwd=str(NOTEBOOKS),
-        kernel_name="python3", progress_bar=False,
+        str(NOTEBOOKS / name),
+        str(output),
+        parameters=parameters,
+        cwd=str(NOTEBOOKS),
+        kernel_name="python3",
+        progress_bar=False,
     )
     return output.read_text()
 
@@ -35,6 +39,8 @@ def test_explore_notebook_runs_on_a_data_path(data_dir: Path, tmp_path: Path) ->
 
 
 def test_retrain_notebook_trains_compares_and_promotes(data_dir: Path, tmp_path: Path) -> None:
-    text = _run("02-retrain-and-promote.ipynb", tmp_path, data_dir=str(data_dir), as_of="2025-01-01")
+    text = _run(
+        "02-retrain-and-promote.ipynb", tmp_path, data_dir=str(data_dir), as_of="2025-01-01"
+    )
     assert "churn_roc_auc" in text
     assert "champion (v" in text

@@ -100,7 +100,11 @@ def _require(frame: pd.DataFrame, required: Iterable[str], col: _Collector) -> b
 def _clean_ids(values: pd.Series, column: str, col: _Collector) -> pd.Series:
     # Arrow-backed strings: trimming ten million ids takes a fraction of a second.
     ids = values.astype("string[pyarrow]").str.strip()
-    col.add(column, "missing or empty id", (ids.isna() | (ids == "")).to_numpy(dtype=bool, na_value=True))
+    col.add(
+        column,
+        "missing or empty id",
+        (ids.isna() | (ids == "")).to_numpy(dtype=bool, na_value=True),
+    )
     return ids.astype(object)
 
 
