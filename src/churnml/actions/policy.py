@@ -94,6 +94,8 @@ def _consent(values: pd.Series) -> np.ndarray:
     """
     if pd.api.types.is_bool_dtype(values):
         return values.fillna(False).to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(values):  # 0/1 flags, as the feature builder stores them
+        return values.to_numpy(dtype=float) == 1.0
     text = values.astype("string").str.strip().str.lower()
     return text.isin(_YES).fillna(False).to_numpy(dtype=bool)
 
