@@ -91,7 +91,8 @@ class ChurnModel(BaseEstimator):
     learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
         LightGBM hyperparameters (``subsample`` is bagging per round).
     early_stopping_rounds
-        Stop when the held-out log loss has not improved for this many rounds.
+        Stop when the held-out log loss (weighted like the training objective) has not
+        improved for this many rounds.
     calibration
         ``"isotonic"`` (centred isotonic regression) or ``"sigmoid"`` (Platt scaling)
         of the raw score, fitted on the held-out cut-off(s).
@@ -245,6 +246,9 @@ class ChurnModel(BaseEstimator):
         # Round-trip through the native text format: the fitted booster is exactly the
         # one to_dict() stores, trimmed to the best iteration.
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        # (imported here: the report module pulls in matplotlib, which scoring never needs)
+        from churnml.evaluation.churn_report import expected_calibration_error
+
         held_out_score = self.raw_score(data[valid])
         self.calibrator_ = _fit_calibrator(self.calibration, held_out_score, target[valid])
         proba = _apply_calibrator(self.calibrator_, held_out_score)
@@ -255,7 +259,7 @@ class ChurnModel(BaseEstimator):
             "churn_rate": float(target[valid].mean()),
             "roc_auc": float(roc_auc_score(target[valid], held_out_score)),
             "brier": float(np.mean((proba - target[valid]) ** 2)),
-            "ece": float(_ece(target[valid], proba)),
+            "ece": expected_calibration_error(target[valid], proba),
         }
         return self
 
@@ -311,7 +315,12 @@ class ChurnModel(BaseEstimator):
         train: np.ndarray,
         valid: np.ndarray,
     ) -> dict[str, Any]:
-        """Optuna search over the tree hyperparameters, maximising the held-out AUC."""
+        """Optuna search over the tree hyperparameters, maximising the held-out AUC.
+
+        The held-out rows serve the search, early stopping and calibration alike, so
+        their AUC is optimistic after a search; judge the model on later rows (the
+        pipeline's evaluation cut-off).
+        """
         try:
             import optuna
         except ImportError:
@@ -339,7 +348,12 @@ class ChurnModel(BaseEstimator):
 
         sampler = optuna.samplers.TPESampler(seed=self.random_state)
         study = optuna.create_study(direction="maximize", sampler=sampler)
-        study.optimize(objective, n_trials=self.optuna_trials)
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no log line per trial
+        try:
+            study.optimize(objective, n_trials=self.optuna_trials)
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         best = dict(params)
         best.update(study.best_params, bagging_freq=1)
         logger.info("optuna: held-out AUC %.4f with %s", study.best_value, study.best_params)
@@ -563,14 +577,6 @@ def _split(
     rng = np.random.default_rng(seed)
     held = rng.random(n) < share
     return ~held, held, {"by": "random rows", "share": share}
-
-
-def _ece(target: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
-    """Expected calibration error over equal-width probability bins."""
-    bins = np.minimum((proba * n_bins).astype(int), n_bins - 1)
-    total = np.bincount(bins, minlength=n_bins)
-    gap = np.abs(np.bincount(bins, weights=proba - target, minlength=n_bins))
-    return float(gap.sum() / max(len(target), 1)) if total.sum() else 0.0
 
 
 def _plain(value: Any) -> Any:

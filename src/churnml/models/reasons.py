@@ -18,6 +18,8 @@ import math
 from collections.abc import Callable
 from typing import Protocol
 
+from churnml.data.contract import CONSENT_COLUMNS
+
 
 class Row(Protocol):
     """A customer's feature values by name (a ``dict`` will do)."""
@@ -37,6 +39,7 @@ _CONSENT_LABELS: dict[str, str] = {
     "consent_email": "e-mail",
     "consent_sms": "SMS",
     "consent_push": "push",
+    "consent_call": "phone call",
 }
 
 
@@ -163,7 +166,8 @@ def _channels(row: Row) -> str:
 def _consent(column: str) -> Callable[[Row], str]:
     def text(row: Row) -> str:
         given = row.get(column, 0.0) > 0.5
-        return f"{'gave' if given else 'no'} {_CONSENT_LABELS[column]} consent"
+        label = _CONSENT_LABELS.get(column, column.removeprefix("consent_"))
+        return f"{'gave' if given else 'no'} {label} consent"
 
     return text
 
@@ -290,9 +294,6 @@ DESCRIPTIONS: dict[str, Callable[[Row], str]] = {
     "share_app": _share("app"),
     "share_other": _share("other"),
     "n_channels": _channels,
-    "consent_email": _consent("consent_email"),
-    "consent_sms": _consent("consent_sms"),
-    "consent_push": _consent("consent_push"),
     "days_since_signup": _signup,
     "engagement_30d": _engagement,
     "engagement_prev_60d": _engagement,
@@ -305,6 +306,8 @@ DESCRIPTIONS: dict[str, Callable[[Row], str]] = {
     "expected_purchases": _expected,
     "p_no_purchase": _p_no_purchase,
 }
+for _column in CONSENT_COLUMNS:
+    DESCRIPTIONS[_column] = _consent(_column)
 for _event in _EVENT_LABELS:
     DESCRIPTIONS[f"{_event}_90d"] = _event_count(_event)
     DESCRIPTIONS[f"days_since_{_event}"] = _event_since(_event)
