@@ -547,8 +547,11 @@ def lift(
 def main() -> None:
     """Entry point of the ``churnml`` script."""
     import logging
+    import os
 
     from rich.logging import RichHandler
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
     logging.basicConfig(
         level=logging.WARNING,

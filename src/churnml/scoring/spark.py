@@ -20,7 +20,9 @@ the contract validators (:mod:`churnml.data.contract`) and
 
 Rows of one customer keep their input order inside a group (by the global row
 number), so the scores are those of the pandas engine; see
-``tests/test_spark_parity.py``.
+``tests/test_spark_parity.py``. Parquet timestamps must be in microseconds (Spark
+does not read nanoseconds); timestamps with a time zone are read in the session's
+time zone (UTC for a session created here), naive ones as they are.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -253,9 +256,14 @@ class _FileSystem:
         return bool(fs.rename(s, self._fs(dst)[1]))
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
 def _path_str(path: PathLike) -> str:
+    """A URI as given (``hdfs://nn/x``, ``s3a://b/x``; also ``hdfs:/x`` as ``pathlib`` leaves
+    it), else an absolute local path."""
     text = os.fspath(path)
-    return text if "://" in text else str(Path(text).absolute())
+    return text if _URI.match(text) else str(Path(text).absolute())
 
 
 def _format_of(path: str, fs: _FileSystem) -> str | None:
@@ -483,7 +491,7 @@ def score_spark(
             payload.destroy()
 
     return BatchSummary(
-        output=out if "://" in out else Path(out),
+        output=out if _URI.match(out) else Path(out),
         engine="spark",
         as_of=cutoff.date().isoformat(),
         model_name=bundle.model_name,

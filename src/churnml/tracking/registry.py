@@ -41,13 +41,11 @@ def register_version(client: MlflowClient, name: str, model_uri: str) -> ModelVe
     a tracking server requires (it refuses a bare ``create_model_version`` whose
     source is a ``models:/`` URI).
     """
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(
+    version = mlflow.register_model(model_uri, name)
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(
             name, description="churnml: churn, CLV and next-best-action bundle"
         )
-    version = mlflow.register_model(model_uri, name)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version
 
