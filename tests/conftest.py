@@ -25,26 +25,24 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 # A model trained once per test session, shared by the scoring, batch, Spark and HTTP
-# service tests. Defined once: append other shared fixtures below rather than redefining it.
-if "trained_model" not in globals():
+# service tests.
+@pytest.fixture(scope="session")
+def trained_model(_isolated_environment: None) -> object:
+    """``churnml.pipeline.train`` on ~1,500 simulated customers as of 2025-01-01.
 
-    @pytest.fixture(scope="session")
-    def trained_model(_isolated_environment: None) -> object:
-        """``churnml.pipeline.train`` on ~1,500 simulated customers as of 2025-01-01.
+    Returns the ``TrainResult`` (``.bundle``, ``.model_uri``, ``.version``); the
+    model is logged and registered in the session's isolated ``$CHURNML_HOME``.
+    """
+    from churnml.config import Config
+    from churnml.pipeline import train
 
-        Returns the ``TrainResult`` (``.bundle``, ``.model_uri``, ``.version``); the
-        model is logged and registered in the session's isolated ``$CHURNML_HOME``.
-        """
-        from churnml.config import Config
-        from churnml.pipeline import train
-
-        config = Config.from_dict(
-            {
-                "data": {"dataset": "simulated", "simulate_customers": 1500},
-                "time": {"as_of": "2025-01-01"},
-            }
-        )
-        return train(config, show_progress=False)
+    config = Config.from_dict(
+        {
+            "data": {"dataset": "simulated", "simulate_customers": 1500},
+            "time": {"as_of": "2025-01-01"},
+        }
+    )
+    return train(config, show_progress=False)
 
 
 @pytest.fixture(scope="session")
