@@ -38,6 +38,8 @@ err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 PathOpt = Annotated[Path | None, typer.Option(help="CSV or Parquet file.")]
+# Kept as text so that URIs such as hdfs://namenode/x survive (Path would fold the //).
+StrPathOpt = Annotated[str | None, typer.Option(help="CSV or Parquet file or URI.")]
 
 
 def _friendly(fn: F) -> F:
@@ -283,23 +285,29 @@ def evaluate(
 @_friendly
 def score(
     transactions: Annotated[
-        Path, typer.Option(help="Transactions (CSV, Parquet or a Parquet folder).")
+        str,
+        typer.Option(
+            help="Transactions (CSV, Parquet or a Parquet folder; hdfs:// etc. with Spark)."
+        ),
     ],
     as_of: Annotated[
         dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Scoring cut-off (exclusive).")
     ],
     output: Annotated[
-        Path, typer.Option(help="Output file: .parquet or .csv (a folder with Spark).")
+        str, typer.Option(help="Output file: .parquet or .csv (a folder with Spark).")
     ],
-    customers: PathOpt = None,
-    events: PathOpt = None,
-    campaigns: PathOpt = None,
+    customers: StrPathOpt = None,
+    events: StrPathOpt = None,
+    campaigns: StrPathOpt = None,
     model_alias: Annotated[str, typer.Option(help="Registry alias to score with.")] = "champion",
     model_uri: ModelOpt = None,
     engine: Annotated[str, typer.Option(help="pandas (one machine, chunked) or spark.")] = "pandas",
     spark_master: Annotated[
-        str, typer.Option(help="Spark master URL, e.g. local[*], yarn, spark://host:7077.")
-    ] = "local[*]",
+        str | None,
+        typer.Option(
+            help="Spark master, e.g. local[2], yarn (default: spark-submit's, else local[*])."
+        ),
+    ] = None,
     chunk_customers: Annotated[
         int, typer.Option(min=1_000, help="Customers scored per chunk (memory bound).")
     ] = 200_000,

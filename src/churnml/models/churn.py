@@ -253,7 +253,7 @@ class ChurnModel(BaseEstimator):
         held_out_score = self.raw_score(data[valid])
         self.calibrator_ = _fit_calibrator(self.calibration, held_out_score, target[valid])
         proba = _apply_calibrator(self.calibrator_, held_out_score)
-        self.validation_ = {
+        self.validation_: dict[str, Any] = {
             "split": held,
             "training_rows": int(train.sum()),
             "rows": int(valid.sum()),
