@@ -82,9 +82,9 @@ class ChurnConfig(_Section):
     """LightGBM churn classifier settings."""
 
     n_estimators: int = Field(
-        600, gt=0, description="Maximum boosting rounds (early stopping picks fewer)."
+        300, gt=0, description="Maximum boosting rounds (early stopping picks fewer)."
     )
-    learning_rate: float = Field(0.03, gt=0)
+    learning_rate: float = Field(0.1, gt=0)
     num_leaves: int = Field(15, gt=1)
     min_child_samples: int = Field(50, gt=0)
     subsample: float = Field(0.8, gt=0, le=1)
