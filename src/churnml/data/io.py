@@ -23,7 +23,8 @@ import pyarrow.csv as pv
 
 from churnml.errors import DataValidationError, Problem
 
-_TEXT_COLUMNS = (
+#: Columns read as text, never as numbers or dates (ids keep leading zeros; dates keep offsets).
+TEXT_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "order_id",
     "campaign_id",
@@ -65,7 +66,7 @@ def read_table(path: str | os.PathLike[str], table: str = "table") -> pd.DataFra
             return pd.read_parquet(p)
         if p.stat().st_size == 0:
             raise DataValidationError([Problem(table, "*", f"{p.name} is empty", 1)])
-        types = {c: pa.string() for c in _TEXT_COLUMNS}
+        types = {c: pa.string() for c in TEXT_COLUMNS}
         return pv.read_csv(p, convert_options=pv.ConvertOptions(column_types=types)).to_pandas()
     except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError, ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -70,7 +70,7 @@ from churnml.data.contract import (
     validate_events,
     validate_transactions,
 )
-from churnml.data.io import atomic_path, table_format
+from churnml.data.io import TEXT_COLUMNS, atomic_path, table_format
 from churnml.errors import ChurnmlError, DataValidationError, Problem
 from churnml.scoring.bundle import ModelBundle
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
@@ -92,21 +92,8 @@ MAX_BUCKETS = 1024
 _MAX_EXAMPLES = 5
 _EMPTY_TABLE = "the table is empty"
 
-#: Columns read as text, never as numbers or dates (as :func:`churnml.data.read_table` does).
-TEXT_COLUMNS: frozenset[str] = frozenset(
-    (
-        "customer_id",
-        "order_id",
-        "campaign_id",
-        "action",
-        "channel",
-        "event_type",
-        "order_date",
-        "signup_date",
-        "event_date",
-        "sent_date",
-    )
-)
+_TEXT: frozenset[str] = frozenset(TEXT_COLUMNS)
+
 #: Strings pyarrow's CSV reader takes for null in an inferred numeric column.
 _NULL_STRINGS = (
     "",
@@ -308,7 +295,7 @@ def parse_csv_numbers(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunke
 
 def _parse_csv_table(table: pa.Table) -> pa.Table:
     for i, name in enumerate(table.column_names):
-        if name not in TEXT_COLUMNS:
+        if name not in _TEXT:
             table = table.set_column(i, name, parse_csv_numbers(table.column(i)))
     return table
 
@@ -317,7 +304,7 @@ def parse_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """:func:`parse_csv_numbers` on every non-text column of a frame of CSV text."""
     out = frame.copy()
     for name in out.columns:
-        if name in TEXT_COLUMNS or out[name].dtype != object:
+        if name in _TEXT or out[name].dtype != object:
             continue
         try:
             arr = pa.array(out[name].to_numpy(), type=pa.string(), from_pandas=True)
