@@ -137,9 +137,9 @@ class ChurnModel(BaseEstimator):
 
     def __init__(
         self,
-        n_estimators: int = 600,
-        learning_rate: float = 0.03,
-        num_leaves: int = 15,
+        n_estimators: int = 150,
+        learning_rate: float = 0.2,
+        num_leaves: int = 7,
         min_child_samples: int = 50,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
