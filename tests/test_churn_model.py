@@ -114,6 +114,24 @@ def test_explain_gives_the_largest_signed_contributions_with_descriptions(sim_ru
     json.dumps(reasons)  # plain JSON-able values
 
 
+def test_reason_codes_json_is_the_json_of_the_rounded_records(sim_run):
+    rows = sim_run.inputs.iloc[:500].copy()
+    rows["days_since_return"] = rows["days_since_return"].to_numpy()
+    rows.iloc[:50, rows.columns.get_loc("days_since_return")] = np.nan  # missing -> null
+    rows.iloc[:50, 0] = np.nan  # even where a feature is never missing in practice
+    codes = sim_run.model.reason_codes(rows, n_reasons=4)
+    records = codes.to_records()
+    assert records == sim_run.model.explain(rows, n_reasons=4)
+
+    def rounded(r):
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()}
+
+    expected = [json.dumps([rounded(r) for r in row], separators=(",", ":")) for row in records]
+    assert codes.to_json(digits=6) == expected
+    assert any(r["value"] is None for row in records for r in row)
+    assert len(codes) == 500 and codes.features.shape == (500, 4)
+
+
 def test_reason_descriptions_are_readable():
     assert describe("recency_days", {"recency_days": 140.0, "mean_gap_days": 46.7}) == (
         "no purchase for 140 days, 3.0x your usual gap"

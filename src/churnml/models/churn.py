@@ -54,7 +54,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from churnml.config import ChurnConfig
-from churnml.models.reasons import describe
+from churnml.models.reasons import ReasonCodes, top_reasons
 
 logger = logging.getLogger(__name__)
 
@@ -449,29 +449,22 @@ class ChurnModel(BaseEstimator):
             when missing), ``contribution`` (log-odds; positive raises churn risk) and
             ``description``.
         """
-        k = min(n_reasons or self.n_reasons, len(self.feature_names_))
+        return self.reason_codes(X, n_reasons, order).to_records()
+
+    def reason_codes(
+        self,
+        X: pd.DataFrame | np.ndarray,
+        n_reasons: int | None = None,
+        order: Literal["risk", "magnitude"] = "risk",
+    ) -> ReasonCodes:
+        """:meth:`explain` as arrays (:class:`~churnml.models.reasons.ReasonCodes`).
+
+        Bulk scoring uses this form: its ``to_json`` writes the reasons of many
+        customers without a dict per reason.
+        """
         data = self._matrix(X)
         contrib = self.contributions(data).to_numpy()[:, :-1]
-        key = contrib if order == "risk" else np.abs(contrib)
-        top = np.argsort(-key, axis=1, kind="stable")[:, :k]
-        names = self.feature_names_
-        out: list[list[dict[str, Any]]] = []
-        positions = {name: j for j, name in enumerate(names)}
-        for i in range(len(data)):
-            row = _LazyRow(data[i], positions)
-            reasons = []
-            for j in top[i]:
-                value = float(data[i, j])
-                reasons.append(
-                    {
-                        "feature": names[j],
-                        "value": None if np.isnan(value) else value,
-                        "contribution": float(contrib[i, j]),
-                        "description": describe(names[j], row),
-                    }
-                )
-            out.append(reasons)
-        return out
+        return top_reasons(contrib, data, self.feature_names_, n_reasons or self.n_reasons, order)
 
     def feature_importance(self, importance_type: Literal["gain", "split"] = "gain") -> pd.Series:
         """Total gain (or split count) per feature, largest first."""
@@ -530,20 +523,6 @@ class ChurnModel(BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
             raise RuntimeError("ChurnModel is not fitted: call fit() or from_dict() first")
-
-
-class _LazyRow:
-    """Feature values of one row by name, for the description templates."""
-
-    __slots__ = ("_positions", "_values")
-
-    def __init__(self, values: np.ndarray, positions: dict[str, int]):
-        self._values = values
-        self._positions = positions
-
-    def get(self, name: str, default: float = float("nan")) -> float:
-        j = self._positions.get(name)
-        return default if j is None else float(self._values[j])
 
 
 def _split(

@@ -22,9 +22,6 @@ Per customer (one row each):
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pandas as pd
 
 from churnml.actions.policy import NextBestActionPolicy
@@ -79,7 +76,7 @@ class Scorer:
         if inputs.empty:
             return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
         churn_probability = b.churn.predict_proba(inputs)
-        reasons = b.churn.explain(inputs, n_reasons=b.config.churn.n_reasons)
+        reasons = b.churn.reason_codes(inputs, n_reasons=b.config.churn.n_reasons)
         scores = inputs.copy()
         scores["churn_probability"] = churn_probability
         scores["value_tier"] = b.value_tiers.transform(scores["clv"].to_numpy()).to_numpy()
@@ -102,9 +99,7 @@ class Scorer:
             "churn_probability",
         ):
             out[col] = scores[col].to_numpy(dtype=float)
-        out["churn_reasons"] = [
-            json.dumps(r, separators=(",", ":")) for r in _reason_lists(reasons)
-        ]
+        out["churn_reasons"] = reasons.to_json(digits=6)
         out["segment"] = scores["segment"].to_numpy()
         out["value_tier"] = scores["value_tier"].to_numpy()
         for col in (
@@ -122,20 +117,3 @@ class Scorer:
         out["model_name"] = b.model_name
         out["model_version"] = str(b.model_version)
         return out[list(OUTPUT_COLUMNS)]
-
-
-def _reason_lists(reasons: object) -> list[list[dict[str, object]]]:
-    """Normalise the churn model's reason codes to plain JSON-able lists."""
-    if isinstance(reasons, pd.DataFrame):
-        rows = reasons.to_dict(orient="records")
-        return [
-            [_plain(r) for r in row] if isinstance(row, list) else [_plain(row)] for row in rows
-        ]
-    return [[_plain(r) for r in row] for row in reasons]  # type: ignore[attr-defined]
-
-
-def _plain(item: dict[str, object]) -> dict[str, object]:
-    return {
-        k: (round(float(v), 6) if isinstance(v, float | np.floating) else v)
-        for k, v in item.items()
-    }
