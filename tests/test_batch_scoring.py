@@ -103,11 +103,17 @@ def paths(data: dict[str, Any], ext: str) -> list[Path]:
     return [data["dir"] / f"{name}.{ext}" for name in TABLES]
 
 
-@pytest.mark.parametrize("ext", ["parquet", "csv"])
+@pytest.mark.parametrize(("ext", "workers"), [("parquet", 1), ("parquet", 2), ("csv", 2)])
 def test_score_files_equals_the_scorer_in_memory(
-    ext: str, data: dict[str, Any], bundle: ModelBundle, reference: pd.DataFrame, tmp_path: Path
+    ext: str,
+    workers: int,
+    data: dict[str, Any],
+    bundle: ModelBundle,
+    reference: pd.DataFrame,
+    tmp_path: Path,
 ) -> None:
-    # Small buckets and batches: many buckets, and customers spread over many batches.
+    # Small buckets and batches: many buckets, and customers spread over many batches;
+    # with two workers the buckets are scored by other processes.
     out = tmp_path / f"scores.{ext}"
     summary = score_files(
         *paths(data, ext),
@@ -118,6 +124,7 @@ def test_score_files_equals_the_scorer_in_memory(
         batch_rows=3_000,
         progress=False,
         work_dir=tmp_path / "work",
+        workers=workers,
     )
     assert isinstance(summary, BatchSummary)
     assert summary.buckets >= 4
@@ -288,7 +295,8 @@ _KILL_SCRIPT = textwrap.dedent(
     Scorer.score = slow_score
     bundle = ModelBundle.load(sys.argv[1])
     batch.score_files(sys.argv[2], sys.argv[3], as_of="2025-01-01", output=sys.argv[4],
-                      bundle=bundle, chunk_customers=50, progress=False, work_dir=sys.argv[5])
+                      bundle=bundle, chunk_customers=50, progress=False, work_dir=sys.argv[5],
+                      workers=1)
     print("finished", flush=True)
     """
 )

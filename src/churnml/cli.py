@@ -310,7 +310,14 @@ def score(
     ] = None,
     chunk_customers: Annotated[
         int, typer.Option(min=1_000, help="Customers scored per chunk (memory bound).")
-    ] = 200_000,
+    ] = 50_000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="pandas engine: processes scoring chunks in parallel (default: one per CPU).",
+        ),
+    ] = None,
     publish: Annotated[
         bool,
         typer.Option(help="Also write the scores to the SQL score table the HTTP service reads."),
@@ -345,7 +352,7 @@ def score(
     else:
         from churnml.scoring.batch import score_files
 
-        summary = score_files(transactions, customers, events, campaigns, **kwargs)
+        summary = score_files(transactions, customers, events, campaigns, workers=workers, **kwargs)
     out.print(
         f"Scored {summary.customers:,} customers as of {summary.as_of} with {summary.model_name} "
         f"v{summary.model_version} ({summary.engine}, {summary.seconds:.1f} s, "

@@ -42,6 +42,7 @@ bucket.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import math
@@ -512,6 +513,21 @@ class SpillStore:
         with pa.ipc.open_stream(str(path)) as reader:
             return reader.read_all().to_pandas()
 
+    def reader(self) -> SpillStore:
+        """A read-only view of the closed store that can be sent to a worker process."""
+        view = SpillStore(self.root, self.n_buckets)
+        view._schemas = dict(self._schemas)
+        return view
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._writers:
+            raise RuntimeError("close the SpillStore before sending it to another process")
+        return {"root": self.root, "n_buckets": self.n_buckets, "schemas": self._schemas}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["root"], state["n_buckets"])  # type: ignore[misc]
+        self._schemas = state["schemas"]
+
     def empty(self, table: str) -> pd.DataFrame:
         """An empty frame with the spilled columns of ``table``."""
         schema = self._schemas.get(table)
@@ -774,6 +790,7 @@ def score_files(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     strict_events: bool = False,
     work_dir: PathLike | None = None,
+    workers: int | None = None,
 ) -> BatchSummary:
     """Score every customer of CSV/Parquet inputs and write one row each to ``output``.
 
@@ -799,6 +816,10 @@ def score_files(
         Reject unknown event types.
     work_dir
         Where the bucket files go (default: the system's temporary folder).
+    workers
+        Processes scoring buckets in parallel (default: one per CPU; 1 scores in
+        this process). Each holds one bucket at a time, so peak memory grows with
+        ``workers * chunk_customers``.
 
     Returns
     -------
@@ -815,6 +836,9 @@ def score_files(
     started = time.perf_counter()
     if chunk_customers < 1 or batch_rows < 1:
         raise ValueError("chunk_customers and batch_rows must be positive")
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError("workers must be positive")
     cutoff = pd.Timestamp(as_of).normalize()
     out_path = Path(output)
     out_fmt = table_format(out_path)  # an unsupported extension fails before any work
@@ -855,7 +879,9 @@ def score_files(
             log.raise_if_any()
             if spill is None:  # unreachable: clean transactions always open the spill
                 raise ChurnmlError("no transactions were read")
-            scored, unscored = _pass_score(spill, sources, bundle, cutoff, out_path, out_fmt, bar)
+            scored, unscored = _pass_score(
+                spill, sources, bundle, cutoff, out_path, out_fmt, bar, workers
+            )
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
     summary = BatchSummary(
@@ -950,6 +976,111 @@ def _check_duplicate_customers(spill: SpillStore, log: ProblemLog) -> None:
                 log.add(p, rows if p.count == len(rows) else [int(all_rows[r - 1]) for r in p.rows])
 
 
+def _bucket_tables(spill: SpillStore, tables: Iterable[str], bucket: int) -> InputTables | None:
+    """Every table's rows of one bucket, or ``None`` when it has no transactions."""
+    tx = spill.read("transactions", bucket)
+    if tx is None or tx.empty:
+        return None
+    parts: dict[str, pd.DataFrame] = {}
+    for name in ("customers", "events", "campaigns"):
+        if name in tables:
+            frame = spill.read(name, bucket)
+            frame = spill.empty(name) if frame is None else frame
+            parts[name] = frame.drop(columns=[_ROW], errors="ignore")
+    return InputTables(merge_split_orders(tx), **parts)
+
+
+def _score_bucket(
+    scorer: Scorer, spill: SpillStore, tables: Iterable[str], bucket: int, cutoff: pd.Timestamp
+) -> tuple[pd.DataFrame | None, int]:
+    """Scores of one bucket and the number of its customers without a row."""
+    inputs = _bucket_tables(spill, tables, bucket)
+    if inputs is None:
+        return None, 0
+    scores = scorer.score(inputs, cutoff)
+    return scores, int(inputs.transactions["customer_id"].nunique()) - len(scores)
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_scorer(bundle_dir: str, model_version: str, threads: int) -> Scorer:
+    """The scorer of a worker process, loaded once per bundle (worker processes are reused)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)  # OpenMP of every booster (uplift models included)
+    bundle = ModelBundle.load(bundle_dir, model_version=model_version)
+    if hasattr(bundle.churn, "n_jobs"):
+        bundle.churn.n_jobs = threads
+    return Scorer(bundle)
+
+
+def _worker_score(
+    scorer_args: tuple[str, str, int],
+    spill: SpillStore,
+    tables: tuple[str, ...],
+    bucket: int,
+    cutoff: pd.Timestamp,
+) -> tuple[str | None, int]:
+    """Score one bucket in a worker; the scores go to an Arrow file next to the spill."""
+    scores, unscored = _score_bucket(_worker_scorer(*scorer_args), spill, tables, bucket, cutoff)
+    if scores is None or scores.empty:
+        return None, unscored
+    path = spill.root / f"scores-{bucket:05d}.arrow"
+    table = pa.Table.from_pandas(
+        scores[list(OUTPUT_COLUMNS)], schema=OUTPUT_SCHEMA, preserve_index=False
+    )
+    with pa.ipc.new_file(str(path), OUTPUT_SCHEMA) as out:
+        out.write_table(table)
+    return str(path), unscored
+
+
+def default_workers() -> int:
+    """Processes for scoring: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _scored_buckets(
+    spill: SpillStore,
+    tables: tuple[str, ...],
+    bundle: ModelBundle,
+    cutoff: pd.Timestamp,
+    workers: int,
+) -> Iterator[tuple[pd.DataFrame | None, int]]:
+    """Scores and unscored counts of every bucket, in bucket order.
+
+    With several workers, buckets are scored by joblib's process pool (loky: fresh
+    interpreters, so no OpenMP or Arrow thread state is inherited, and a calling
+    script needs no ``__main__`` guard). Workers load the bundle once from a copy
+    saved in the spill folder; their scores come back through Arrow files, so only
+    one bucket's scores at a time are held here.
+    """
+    workers = min(workers, spill.n_buckets)
+    if workers <= 1:
+        scorer = Scorer(bundle)
+        for b in range(spill.n_buckets):
+            yield _score_bucket(scorer, spill, tables, b, cutoff)
+        return
+    from joblib import Parallel, delayed
+
+    bundle_dir = bundle.save(spill.root / "bundle")
+    scorer_args = (str(bundle_dir), str(bundle.model_version), max(1, default_workers() // workers))
+    reader = spill.reader()
+    results = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
+        delayed(_worker_score)(scorer_args, reader, tables, b, cutoff)
+        for b in range(spill.n_buckets)
+    )
+    for path, unscored in results:
+        if path is None:
+            yield None, unscored
+            continue
+        with pa.memory_map(path) as source:
+            frame = pa.ipc.open_file(source).read_all().to_pandas()
+        os.unlink(path)
+        yield frame, unscored
+
+
 def _pass_score(
     spill: SpillStore,
     sources: dict[str, InputSource],
@@ -958,29 +1089,21 @@ def _pass_score(
     out_path: Path,
     out_fmt: str,
     bar: _Progress,
+    workers: int = 1,
 ) -> tuple[int, int]:
-    """Pass 2: score one bucket of every table at a time into the output file."""
-    scorer = Scorer(bundle)
+    """Pass 2: score the buckets (in ``workers`` processes) into the output file."""
     task = bar.task("scoring buckets", spill.n_buckets)
     scored = unscored = 0
+    tables = tuple(name for name in TABLES if name in sources)
     try:
         with atomic_output(out_path) as fh:
             writer = OutputWriter(fh, out_fmt)
             try:
-                for b in range(spill.n_buckets):
-                    tx = spill.read("transactions", b)
-                    if tx is not None and len(tx):
-                        parts: dict[str, pd.DataFrame] = {}
-                        for name in ("customers", "events", "campaigns"):
-                            if name in sources:
-                                frame = spill.read(name, b)
-                                frame = spill.empty(name) if frame is None else frame
-                                parts[name] = frame.drop(columns=[_ROW], errors="ignore")
-                        tables = InputTables(merge_split_orders(tx), **parts)
-                        scores = scorer.score(tables, cutoff)
+                for scores, missing in _scored_buckets(spill, tables, bundle, cutoff, workers):
+                    if scores is not None:
                         writer.write(scores)
                         scored += len(scores)
-                        unscored += int(tx["customer_id"].nunique()) - len(scores)
+                    unscored += missing
                     bar.advance(task)
             except BaseException:
                 with contextlib.suppress(Exception):  # the anonymous file is dropped anyway
