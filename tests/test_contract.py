@@ -190,3 +190,174 @@ def test_csv_and_parquet_give_the_same_tables(tmp_path) -> None:  # type: ignore
     b = load_tables(tmp_path / "tx.parquet").transactions
     pd.testing.assert_frame_equal(a, b)
     assert a["customer_id"].tolist()[0] == "007"  # leading zeros survive
+
+
+# ------------------------------------------------------------------------------ fast paths
+# The validators pick a route by input size and content (a Python loop for a few
+# rows, Arrow for many, pandas for anything unusual; no groupby unless an order id
+# repeats). These tests force each route on the same messy inputs and require the
+# same output frames or the same problems, so that no route can drift.
+
+_MESSY_TEXT = ["a", "B", " c1", "007 ", "\tX\n", "Zoë", "İd", "\xa0n\u3000", "", "  ", None]
+_MESSY_DATES = [
+    "2024-01-01",
+    " 2024-03-31T23:30:00+05:00",
+    "2024-03-31T01:00:00Z",
+    "2024-02-02 10:00",
+    "19970101",
+    "01/31/1997",
+    "1800-01-01",
+    "yesterday",
+    "",
+    None,
+]
+
+
+def _messy_tables(seed: int, n: int, clean: bool) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+
+    def pick(pool: list[object]) -> list[object]:
+        return [pool[i] for i in rng.integers(0, len(pool), n)]
+
+    ids = [f"c{i}" for i in range(max(1, n // 3))]
+    text = ids if clean else [*ids, *_MESSY_TEXT]
+    dates = _MESSY_DATES[:3] if clean else _MESSY_DATES
+    orders = [f"o{i}" for i in range(max(1, n // 2))] + [None, " o1"]
+    return {
+        "transactions": pd.DataFrame(
+            {
+                "customer_id": pick(text),
+                "order_date": pick(dates),
+                "amount": pick([1.0, -2.5, -0.0, 0.1, 3]),
+                "order_id": pick(orders),
+                "channel": pick(["online", " Store", "APP", "", None]),
+            }
+        ),
+        "customers": pd.DataFrame(
+            {
+                "customer_id": [f"c{i}" for i in range(n)] if clean else pick(text),
+                "signup_date": pick(dates),
+                "consent_email": pick(["yes", "No", " 1", "", None, *([] if clean else ["?"])]),
+                "consent_sms": pick([True, False]),
+            }
+        ),
+        "events": pd.DataFrame(
+            {
+                "customer_id": pick(text),
+                "event_date": pick(dates),
+                "event_type": pick(["email_open", " Site_Visit", "telepathy", "", None]),
+            }
+        ),
+        "campaigns": pd.DataFrame(
+            {
+                "customer_id": pick(text),
+                "campaign_id": pick(["w1", " w2"]),
+                "sent_date": pick(dates),
+                "action": pick(["sms_reminder", "Email "]),
+                "treated": pick(["yes", "no", "1", None]),
+                "converted": pick([True, False]),
+                "revenue": pick([0.0, 1.5, np.nan]),
+            }
+        ),
+    }
+
+
+def _outcome(validate, frame: pd.DataFrame) -> object:  # type: ignore[no-untyped-def]
+    try:
+        return validate(frame)
+    except DataValidationError as err:
+        return err.problems
+
+
+def _assert_same(a: object, b: object) -> None:
+    if isinstance(a, pd.DataFrame):
+        assert isinstance(b, pd.DataFrame)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+        for c in a.columns:  # same missing-value markers (<NA>, NaN, None) and sign of zero
+            left, right = a[c].to_numpy(), b[c].to_numpy()
+            assert [type(v) for v in left] == [type(v) for v in right]
+            if a[c].dtype.kind == "f":
+                assert (np.signbit(left) == np.signbit(right)).all()
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_small_input_route_matches_the_vectorised_route(
+    seed: int, n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from churnml.data import contract
+
+    tables = _messy_tables(seed, n, clean=seed % 2 == 0)
+    validators = {
+        "transactions": validate_transactions,
+        "customers": validate_customers,
+        "events": lambda f: validate_events(f, strict=True),
+        "campaigns": validate_campaigns,
+    }
+    small = {t: _outcome(v, tables[t]) for t, v in validators.items()}
+    monkeypatch.setattr(contract, "_SMALL_ROWS", 0)
+    for table, validate in validators.items():
+        _assert_same(small[table], _outcome(validate, tables[table]))
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_text_routes_match_the_arrow_string_reference(lower: bool) -> None:
+    from churnml.data.contract import _clean_text_arrow, _clean_text_pandas, _clean_text_small
+
+    rng = np.random.default_rng(1)
+    pool = [*_MESSY_TEXT, "a\u2003", "\x1cb\x1f", "\u200bz", "MiXeD", "ß", "ǅ"]
+    raw = np.array([pool[i] for i in rng.integers(0, len(pool), 500)], dtype=object)
+    reference = _clean_text_pandas(pd.Series(raw), lower)
+    ascii_rows = np.array([v is None or v.isascii() for v in raw])
+    for got in (_clean_text_arrow(raw, lower), _clean_text_small(raw[ascii_rows], lower)):
+        assert got is not None
+        rows = ascii_rows if len(got.values) < len(raw) else slice(None)
+        assert got.values.tolist() == reference.values[rows].tolist()
+        assert got.blank.tolist() == reference.blank[rows].tolist()
+    assert _clean_text_small(raw, lower) is None  # non-ASCII text is left to Arrow
+
+
+def test_order_merge_without_repeats_matches_the_groupby(monkeypatch: pytest.MonkeyPatch) -> None:
+    from churnml.data import contract
+
+    frame = _messy_tables(3, 600, clean=True)["transactions"]
+    frame["order_id"] = [f"o{i}" if i % 7 else None for i in range(len(frame))][::-1]
+    fast = validate_transactions(frame)
+    monkeypatch.setattr(contract, "_all_distinct", lambda values: False)
+    _assert_same(fast, validate_transactions(frame))
+    keyed = fast["order_id"].map(lambda v: isinstance(v, str)).to_numpy()
+    amounts = fast["amount"].to_numpy()[keyed]
+    assert not (np.signbit(amounts) & (amounts == 0)).any()  # a one-line sum is +0.0, not -0.0
+
+
+def test_order_lines_are_summed_in_first_appearance_order() -> None:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["b", "a", "b", "a", "a"],
+            "order_date": ["2024-01-05", "2024-01-02", "2024-01-01", "2024-01-03", "2024-01-04"],
+            "amount": [1.0, 2.0, 4.0, 8.0, 16.0],
+            "order_id": ["o1", "o1", "o1", None, "o2"],
+            "channel": ["store", "app", "web", "web", "web"],
+        }
+    )
+    out = validate_transactions(frame)
+    assert out["customer_id"].tolist() == ["b", "a", "a", "a"]
+    assert out["order_id"].tolist()[:3] == ["o1", "o1", "o2"]
+    assert out["order_id"].isna().tolist() == [False, False, False, True]
+    assert out["amount"].tolist() == [5.0, 2.0, 16.0, 8.0]
+    assert out["channel"].tolist() == ["store", "app", "web", "web"]
+    assert out["order_date"].iloc[0] == pd.Timestamp("2024-01-01")
+
+
+def test_missing_order_ids_keep_their_historical_markers() -> None:
+    """Rows without an order id keep the markers pd.concat used to give them.
+
+    NaN when every such row's order id is missing, <NA> beside an empty one.
+    """
+    frame = _tx(order_id=["o1", None, None])
+    assert [type(v) for v in validate_transactions(frame)["order_id"]] == [str, float, float]
+    frame = _tx(order_id=["o1", None, " "])
+    assert validate_transactions(frame)["order_id"].tolist()[1:] == [pd.NA, ""]
+    assert validate_transactions(_tx(order_id=[None, "", None]))["order_id"].isna().all()

@@ -17,6 +17,16 @@ customers     customer_id (unique str), signup_date (datetime64, NaT allowed),
 events        customer_id, event_date, event_type (str).
 campaigns     customer_id, campaign_id, sent_date, action, treated (bool),
               converted (bool), revenue (float, 0 when absent).
+
+Speed
+-----
+The validators run on every HTTP request (a handful of rows, where pandas' fixed
+cost per call dominates) and on tables of tens of millions of rows (where copies
+and per-row Python objects dominate). Small columns are therefore checked in
+plain Python, large ones with one vectorised Arrow/numpy pass that reuses the
+caller's string objects, and rows of one order are grouped only when an order id
+repeats. Every route gives the same frames and problems as the general pandas
+route; ``tests/test_contract.py`` compares them.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from churnml.errors import DataValidationError, Problem
 
@@ -97,15 +109,123 @@ def _require(frame: pd.DataFrame, required: Iterable[str], col: _Collector) -> b
     return not missing and len(frame) > 0
 
 
-def _clean_ids(values: pd.Series, column: str, col: _Collector) -> pd.Series:
-    # Arrow-backed strings: trimming ten million ids takes a fraction of a second.
-    ids = values.astype("string[pyarrow]").str.strip()
-    col.add(
-        column,
-        "missing or empty id",
-        (ids.isna() | (ids == "")).to_numpy(dtype=bool, na_value=True),
-    )
-    return ids.astype(object)
+# ------------------------------------------------------------------------------ text columns
+#
+# Every text column is "trimmed (and maybe lower-cased) as an Arrow string would be".
+# The reference is _clean_text_pandas; the two faster routes below give the same
+# values for the inputs they accept and decline (return None) everything else:
+#
+# * up to _SMALL_ROWS rows of plain ASCII ``str``/None (an HTTP request): a Python
+#   loop, because each pandas/Arrow call costs tens of microseconds on any input;
+# * larger columns of ``str``: one Arrow pass that only *checks* the strings and
+#   keeps the caller's string objects when trimming changes nothing (the usual
+#   case), instead of building a new Python string per row.
+#
+# Python's ``str.strip`` and Arrow's ``utf8_trim_whitespace`` remove the same
+# characters, and lower-casing agrees on ASCII; tests compare the routes.
+
+#: Columns with at most this many rows take the pure-Python route.
+_SMALL_ROWS = 256
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A cleaned text column: values (``str``, or ``pd.NA`` where missing) and blanks.
+
+    ``values`` is always a new array that the caller may modify; ``blank`` marks
+    rows that are missing or empty after trimming.
+    """
+
+    values: np.ndarray
+    blank: np.ndarray
+
+
+def _clean_text(values: pd.Series, lower: bool = False) -> _Text:
+    """``values`` as text, trimmed (and lower-cased): the contract's rule for ids and labels."""
+    if values.dtype == object:
+        route = _clean_text_small if len(values) <= _SMALL_ROWS else _clean_text_arrow
+        fast = route(values.to_numpy(), lower)
+        if fast is not None:
+            return fast
+    return _clean_text_pandas(values, lower)
+
+
+def _clean_text_pandas(values: pd.Series, lower: bool) -> _Text:
+    """The reference definition: any dtype, any objects (numbers become their ``str``)."""
+    text = values.astype("string[pyarrow]").str.strip()
+    if lower:
+        text = text.str.lower()
+    blank = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
+    return _Text(text.astype(object).to_numpy(), blank)
+
+
+def _clean_text_small(raw: np.ndarray, lower: bool) -> _Text | None:
+    """Few ASCII strings, in Python; None when a value is anything else."""
+    out: list[object] = []
+    for v in raw:
+        if v is None or v is pd.NA:
+            out.append(pd.NA)
+        elif type(v) is str and v.isascii():
+            out.append(v.strip().lower() if lower else v.strip())
+        else:
+            return None
+    blank = [v is pd.NA or v == "" for v in out]
+    values = np.empty(len(out), dtype=object)
+    values[:] = out
+    return _Text(values, np.array(blank, dtype=bool))
+
+
+def _clean_text_arrow(raw: np.ndarray, lower: bool) -> _Text | None:
+    """Many strings, in Arrow, keeping the input's string objects where nothing changes.
+
+    Sharing the objects keeps the output as small as the input (8 bytes a row);
+    the rows that trimming does change get one new object per distinct value.
+    None when the column holds anything but ``str`` and missing values.
+    """
+    if pd.api.types.infer_dtype(raw, skipna=True) != "string":
+        return None
+    try:
+        arr = pa.array(raw, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
+        return None
+    clean = pc.utf8_trim_whitespace(arr)
+    if lower:
+        clean = pc.utf8_lower(clean)
+    blank = _np_bool(pc.fill_null(pc.equal(clean, ""), True))
+    changed = _np_bool(pc.fill_null(pc.not_equal(clean, arr), False))
+    values = raw.copy()
+    if arr.null_count:
+        values[_np_bool(arr.is_null())] = pd.NA
+    if changed.any():
+        encoded = clean.filter(pa.array(changed)).dictionary_encode()
+        distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
+        values[changed] = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+    return _Text(values, blank)
+
+
+def _np_bool(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A null-free Arrow boolean array as a numpy bool array."""
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _isin(values: np.ndarray, allowed: frozenset[str]) -> np.ndarray:
+    """Which cleaned text values (``str`` or ``pd.NA``) are in ``allowed``."""
+    if len(values) <= _SMALL_ROWS:
+        return np.array([v is not pd.NA and v in allowed for v in values], dtype=bool)
+    return pd.Series(values, copy=False).isin(allowed).to_numpy()
+
+
+def _clean_ids(values: pd.Series, column: str, col: _Collector) -> np.ndarray:
+    """Trimmed ids; missing or empty ones are recorded as problems."""
+    text = _clean_text(values)
+    col.add(column, "missing or empty id", text.blank)
+    return text.values
+
+
+# ------------------------------------------------------------------------------ dates
+_NAT = np.datetime64("NaT", "ns")
+_MIN_DATE64 = _MIN_DATE.to_datetime64()
+_MAX_DATE64 = _MAX_DATE.to_datetime64()
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
@@ -116,59 +236,228 @@ def parse_dates(values: pd.Series) -> pd.Series:
     purchase at 23:30 local time counts on the local calendar day. Unparseable or
     out-of-range values become ``NaT``.
     """
+    parsed, _ = _parse_dates(values)
+    return pd.Series(parsed, index=values.index, name=values.name)
+
+
+def _parse_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Parsed dates (``datetime64[ns]``, in range or NaT) and which inputs were blank."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        out = values
-        if isinstance(out.dtype, pd.DatetimeTZDtype):
-            out = out.dt.tz_localize(None)
-        out = pd.to_datetime(out).astype("datetime64[ns]")
+        stamps = _as_naive_ns(values)
+        return _in_range(stamps), np.isnat(stamps)
+    if values.dtype == object and len(values) <= _SMALL_ROWS:
+        text = _clean_text_small(values.to_numpy(), lower=False)
+        if text is not None:
+            return _parse_small_date_text(text, values.index), text.blank
+    text_series, blank = _date_text(values)
+    return _in_range(_parse_date_text(text_series)), blank
+
+
+def _parse_small_date_text(text: _Text, index: pd.Index) -> np.ndarray:
+    """A few trimmed date strings, offsets removed with the same ``re`` as pandas would use."""
+    texts = [None if v is pd.NA else _OFFSET_RE.sub("", v) for v in text.values]
+    parsed = _parse_iso_small(texts)
+    if parsed is None:
+        parsed = _parse_date_text(pd.Series(texts, index=index, dtype=object))
+    return _in_range(parsed)
+
+
+def _as_naive_ns(values: pd.Series) -> np.ndarray:
+    """Timestamps as naive ``datetime64[ns]``; a tz-aware column keeps its wall-clock time."""
+    if values.dtype == np.dtype("datetime64[ns]"):
+        return values.to_numpy()
+    out = values
+    if isinstance(out.dtype, pd.DatetimeTZDtype):
+        out = out.dt.tz_localize(None)
+    return pd.to_datetime(out).astype("datetime64[ns]").to_numpy()
+
+
+def _in_range(stamps: np.ndarray) -> np.ndarray:
+    """A new array: ``stamps`` with values outside [1900, 2200) set to NaT."""
+    ok = (stamps >= _MIN_DATE64) & (stamps < _MAX_DATE64)
+    return np.where(ok, stamps, _NAT)
+
+
+def _date_text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Date strings trimmed and stripped of their offset (Arrow strings), and the blanks.
+
+    The offset is removed with Arrow's regex engine when every string is ASCII
+    (there it matches exactly as Python's ``re`` does); otherwise with ``re``.
+    """
+    text = values.astype("string[pyarrow]").str.strip()
+    blank = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
+    arr = pa.chunked_array(pa.array(text.array))
+    if pc.all(pc.string_is_ascii(arr)).as_py() is not False:
+        no_offset = pc.replace_substring_regex(arr, pattern=_OFFSET_RE.pattern, replacement="")
+        text = pd.Series(pd.arrays.ArrowStringArray(no_offset), index=text.index, name=text.name)
     else:
-        text = values.astype("string[pyarrow]").str.strip()
         text = text.str.replace(_OFFSET_RE, "", regex=True)
-        out = pd.to_datetime(text, errors="coerce", format="ISO8601")
-        retry = out.isna() & text.notna() & (text != "")
-        if retry.any():
-            # Compact forms such as 19970101 or 01/31/1997: slower, element-wise.
-            out.loc[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed")
-        out = out.astype("datetime64[ns]")
-    return out.where((out >= _MIN_DATE) & (out < _MAX_DATE))
+    return text, blank
 
 
-def _dates(frame: pd.DataFrame, column: str, col: _Collector, required: bool = True) -> pd.Series:
-    raw = frame[column]
-    parsed = parse_dates(raw)
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        blank = raw.isna()
-    else:
-        blank = raw.isna() | (raw.astype("string[pyarrow]").str.strip() == "")
+def _parse_date_text(text: pd.Series) -> np.ndarray:
+    """ISO-8601 text as ``datetime64[ns]``; other forms (19970101, 01/31/1997) element-wise."""
+    out = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    retry = out.isna() & text.notna() & (text != "")
+    if retry.any():
+        # Compact forms such as 19970101 or 01/31/1997: slower, element-wise.
+        out.loc[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed")
+    return out.astype("datetime64[ns]").to_numpy()
+
+
+def _parse_iso_small(texts: list[str | None]) -> np.ndarray | None:
+    """A few ISO-8601 strings without Series overhead; None if any needs the slow route."""
+    parsed = pd.to_datetime(np.array(texts, dtype=object), errors="coerce", format="ISO8601")
+    if parsed.dtype != np.dtype("datetime64[ns]"):
+        return None
+    stamps = parsed.to_numpy()
+    failed = np.isnat(stamps) & np.array([t is not None and t != "" for t in texts], dtype=bool)
+    return None if failed.any() else stamps
+
+
+def _dates(frame: pd.DataFrame, column: str, col: _Collector, required: bool = True) -> np.ndarray:
+    """Parsed ``column``; blank (if ``required``) and unparseable dates are problems."""
+    parsed, blank = _parse_dates(frame[column])
     if required:
-        col.add(column, "missing date", blank.to_numpy())
+        col.add(column, "missing date", blank)
     col.add(
         column,
         "unparseable or out-of-range date (expected e.g. 2024-03-31 or 2024-03-31T18:05:00+02:00)",
-        (parsed.isna() & ~blank).to_numpy(),
+        np.isnat(parsed) & ~blank,
     )
     return parsed
 
 
-def _amounts(frame: pd.DataFrame, column: str, col: _Collector) -> pd.Series:
+# ------------------------------------------------------------------------------ numbers, flags
+def _is_numpy_number(values: pd.Series) -> bool:
+    """Whether ``values`` are numpy numbers, which need no ``to_numeric`` pass."""
+    return isinstance(values.dtype, np.dtype) and values.dtype.kind in "fiu"
+
+
+def _amounts(frame: pd.DataFrame, column: str, col: _Collector) -> np.ndarray:
+    """Amounts as float64; missing, non-numeric and infinite amounts are problems."""
     raw = frame[column]
-    num = pd.to_numeric(raw, errors="coerce").astype("float64")
-    blank = raw.isna()
-    col.add(column, "missing amount (NaN)", blank.to_numpy())
-    col.add(column, "not a number", (num.isna() & ~blank).to_numpy())
-    col.add(column, "infinite amount", np.isinf(num.to_numpy()))
+    if _is_numpy_number(raw):  # already numbers: only NaN and infinity can be wrong
+        num = raw.to_numpy().astype(np.float64)
+        col.add(column, "missing amount (NaN)", np.isnan(num))
+    else:
+        num = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
+        blank = raw.isna().to_numpy()
+        col.add(column, "missing amount (NaN)", blank)
+        col.add(column, "not a number", np.isnan(num) & ~blank)
+    col.add(column, "infinite amount", np.isinf(num))
     return num
 
 
-def _booleans(values: pd.Series, column: str, col: _Collector) -> pd.Series:
+def _revenue(values: pd.Series, col: _Collector) -> np.ndarray:
+    """Campaign revenue as float; missing is 0, infinite or non-numeric is a problem."""
+    if _is_numpy_number(values):
+        rev = values.to_numpy().astype(np.float64)
+        col.add("revenue", "not a finite number", np.isinf(rev))
+        return np.where(np.isnan(rev), 0.0, rev)
+    num = pd.to_numeric(values, errors="coerce")
+    col.add(
+        "revenue",
+        "not a finite number",
+        (~np.isfinite(num.to_numpy(dtype=float)) & values.notna().to_numpy()),
+    )
+    return num.fillna(0.0).to_numpy(dtype=float)
+
+
+_KNOWN_BOOLEANS = frozenset(_TRUE | _FALSE)
+_TRUE_WORDS = frozenset(_TRUE)
+
+
+def _booleans(values: pd.Series, column: str, col: _Collector) -> np.ndarray:
+    """Flags as bool: booleans as they are, words such as yes/no/1/0; missing is False."""
+    if values.dtype == np.dtype(bool):
+        return values.to_numpy(copy=True)
     if pd.api.types.is_bool_dtype(values):
-        return values.fillna(False).astype(bool)
-    text = values.astype("string[pyarrow]").str.strip().str.lower().fillna("")
-    ok = text.isin(_TRUE | _FALSE)
-    col.add(column, "not a boolean (use true/false, yes/no or 1/0)", (~ok).to_numpy())
-    return text.isin(_TRUE).astype(bool)
+        return values.fillna(False).astype(bool).to_numpy()
+    text = _clean_text(values, lower=True)
+    known = text.blank | _isin(text.values, _KNOWN_BOOLEANS)
+    col.add(column, "not a boolean (use true/false, yes/no or 1/0)", ~known)
+    return _isin(text.values, _TRUE_WORDS)
 
 
+# ------------------------------------------------------------------------------ orders
+_MERGED_COLUMNS = ("customer_id", "order_id", "order_date", "amount", "channel")
+
+
+def _channels(frame: pd.DataFrame) -> np.ndarray:
+    """Lower-case channel labels; missing or empty is ``"unknown"``."""
+    if "channel" not in frame.columns:
+        return np.full(len(frame), "unknown", dtype=object)
+    text = _clean_text(frame["channel"], lower=True)
+    text.values[text.blank] = "unknown"
+    return text.values
+
+
+def _merge_orders(columns: dict[str, np.ndarray], keyed: np.ndarray) -> pd.DataFrame:
+    """One row per (customer_id, order_id), then the rows without an order id.
+
+    As ``groupby([customer_id, order_id], sort=False)`` with the earliest date,
+    the summed amount and the first channel, followed by the unkeyed rows; the
+    groupby (costly on millions of string keys) only runs when an order id
+    repeats. A one-row "sum" still adds 0.0, as the groupby's does (-0.0 → 0.0).
+    """
+    every = bool(keyed.all())
+    rows = {c: columns[c] if every else columns[c][keyed] for c in _MERGED_COLUMNS}
+    if _all_distinct(rows["order_id"]):
+        rows["amount"] = rows["amount"] + 0.0
+    else:
+        rows = _sum_order_lines(rows)
+    if not every:
+        rest = {c: columns[c][~keyed] for c in _MERGED_COLUMNS}
+        if pd.isna(rest["order_id"]).all():
+            # pd.concat, which this output has always come from, fills a column
+            # that is all missing in one piece with NaN (and keeps <NA> otherwise).
+            rest["order_id"] = np.full(len(rest["order_id"]), np.nan, dtype=object)
+        rows = {c: np.concatenate([rows[c], rest[c]]) for c in _MERGED_COLUMNS}
+    return pd.DataFrame(rows, columns=list(_MERGED_COLUMNS), copy=False)
+
+
+def _all_distinct(values: np.ndarray) -> bool:
+    """Whether the (non-missing) strings in ``values`` are pairwise different.
+
+    Hashing millions of distinct strings is slow in pandas and Arrow alike;
+    strictly increasing ids (the usual export order) are distinct after one
+    vectorised comparison, and any other order is settled by a sort.
+    """
+    if len(values) <= _SMALL_ROWS:
+        return len(set(values)) == len(values)
+    arr = pa.array(values, type=pa.large_string())
+    if pc.all(pc.less(arr[:-1], arr[1:])).as_py():
+        return True
+    ordered = arr.take(pc.sort_indices(arr))
+    return not pc.any(pc.equal(ordered[:-1], ordered[1:])).as_py()
+
+
+def _sum_order_lines(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rows sharing (customer_id, order_id) merged, in order of first appearance.
+
+    Grouping on one integer code per pair is much cheaper than on two string
+    columns; the sum is pandas' own, over the same rows in the same order.
+    """
+    customer = pd.factorize(rows["customer_id"])[0].astype(np.int64)
+    order, distinct_orders = pd.factorize(rows["order_id"])
+    group = pd.factorize(customer * len(distinct_orders) + order)[0]
+    # Codes are numbered by first appearance: a row opens its group when it beats the max so far.
+    first = np.flatnonzero(group > np.maximum.accumulate(np.r_[-1, group[:-1]]))
+    values = pd.DataFrame({"order_date": rows["order_date"], "amount": rows["amount"]}, copy=False)
+    agg = values.groupby(group, sort=False).agg(
+        order_date=("order_date", "min"), amount=("amount", "sum")
+    )
+    return {
+        "customer_id": rows["customer_id"][first],
+        "order_id": rows["order_id"][first],
+        "order_date": agg["order_date"].to_numpy(),
+        "amount": agg["amount"].to_numpy(),
+        "channel": rows["channel"][first],
+    }
+
+
+# ------------------------------------------------------------------------------ tables
 def validate_transactions(frame: pd.DataFrame) -> pd.DataFrame:
     """Check and coerce a transactions table; merge rows of one order.
 
@@ -179,46 +468,21 @@ def validate_transactions(frame: pd.DataFrame) -> pd.DataFrame:
     col = _Collector("transactions")
     if not _require(frame, ("customer_id", "order_date", "amount"), col):
         col.raise_if_any()
-    ids = _clean_ids(frame["customer_id"], "customer_id", col)
-    dates = _dates(frame, "order_date", col)
-    amounts = _amounts(frame, "amount", col)
+    columns = {
+        "customer_id": _clean_ids(frame["customer_id"], "customer_id", col),
+        "order_date": _dates(frame, "order_date", col),
+        "amount": _amounts(frame, "amount", col),
+    }
     col.raise_if_any()
-
-    out = pd.DataFrame(
-        {
-            "customer_id": ids.to_numpy(),
-            "order_date": dates.to_numpy(),
-            "amount": amounts.to_numpy(),
-        }
-    )
-    if "channel" in frame.columns:
-        out["channel"] = (
-            frame["channel"]
-            .astype("string[pyarrow]")
-            .str.strip()
-            .str.lower()
-            .fillna("unknown")
-            .replace("", "unknown")
-            .astype(object)
-            .to_numpy()
-        )
-    else:
-        out["channel"] = "unknown"
+    columns["channel"] = _channels(frame)
     if "order_id" in frame.columns:
-        order = frame["order_id"].astype("string[pyarrow]").str.strip()
-        has_order = order.notna() & (order != "")
-        if has_order.any():
-            out["order_id"] = order.astype(object).to_numpy()
-            keyed = out[has_order.to_numpy()]
-            merged = keyed.groupby(["customer_id", "order_id"], sort=False, as_index=False).agg(
-                order_date=("order_date", "min"),
-                amount=("amount", "sum"),
-                channel=("channel", "first"),
-            )
-            out = pd.concat([merged, out[~has_order.to_numpy()]], ignore_index=True)
-        else:
-            out["order_id"] = None
-    return out
+        order = _clean_text(frame["order_id"])
+        keyed = ~order.blank
+        if keyed.any():
+            columns["order_id"] = order.values
+            return _merge_orders(columns, keyed)
+        columns["order_id"] = np.full(len(frame), None, dtype=object)
+    return pd.DataFrame(columns, copy=False)
 
 
 def validate_customers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -226,20 +490,37 @@ def validate_customers(frame: pd.DataFrame) -> pd.DataFrame:
     col = _Collector("customers")
     if not _require(frame, ("customer_id",), col):
         col.raise_if_any()
-    out = frame.copy()
-    out["customer_id"] = _clean_ids(frame["customer_id"], "customer_id", col).to_numpy()
-    col.add(
-        "customer_id",
-        "duplicate customer row",
-        out["customer_id"].duplicated(keep="first").to_numpy(),
-    )
+    n = len(frame)
+    ids = _clean_ids(frame["customer_id"], "customer_id", col)
+    col.add("customer_id", "duplicate customer row", _duplicated(ids))
+    coerced: dict[str, np.ndarray] = {"customer_id": ids}
     if "signup_date" in frame.columns:
-        out["signup_date"] = _dates(frame, "signup_date", col, required=False).to_numpy()
+        coerced["signup_date"] = _dates(frame, "signup_date", col, required=False)
     else:
-        out["signup_date"] = pd.NaT
+        coerced["signup_date"] = np.full(n, _NAT)
     for c in CONSENT_COLUMNS:
-        out[c] = _booleans(frame[c], c, col).to_numpy() if c in frame.columns else False
+        coerced[c] = _booleans(frame[c], c, col) if c in frame.columns else np.zeros(n, bool)
     col.raise_if_any()
+    return _with_columns(frame, coerced)
+
+
+def _duplicated(values: np.ndarray) -> np.ndarray:
+    """Rows whose value appeared in an earlier row."""
+    if len(values) <= 1:
+        return np.zeros(len(values), dtype=bool)
+    return pd.Series(values, copy=False).duplicated(keep="first").to_numpy()
+
+
+def _with_columns(frame: pd.DataFrame, coerced: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A copy of ``frame`` with ``coerced`` columns replaced or appended, and a fresh index.
+
+    Free attribute columns are kept as they are (dtype included).
+    """
+    out = frame.copy()
+    for name, values in coerced.items():
+        out[name] = values
+    if isinstance(out.index, pd.RangeIndex) and out.index.start == 0 and out.index.step == 1:
+        return out  # reset_index(drop=True) would only copy it again
     return out.reset_index(drop=True)
 
 
@@ -250,21 +531,17 @@ def validate_events(frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:
         col.raise_if_any()
     ids = _clean_ids(frame["customer_id"], "customer_id", col)
     dates = _dates(frame, "event_date", col)
-    types = frame["event_type"].astype("string[pyarrow]").str.strip().str.lower()
-    col.add("event_type", "missing event type", (types.isna() | (types == "")).to_numpy())
+    types = _clean_text(frame["event_type"], lower=True)
+    col.add("event_type", "missing event type", types.blank)
     if strict:
         col.add(
             "event_type",
             f"unknown event type (known: {', '.join(EVENT_TYPES)})",
-            (~types.isin(EVENT_TYPES) & types.notna() & (types != "")).to_numpy(),
+            ~_isin(types.values, frozenset(EVENT_TYPES)) & ~types.blank,
         )
     col.raise_if_any()
     return pd.DataFrame(
-        {
-            "customer_id": ids.to_numpy(),
-            "event_date": dates.to_numpy(),
-            "event_type": types.astype(object).to_numpy(),
-        }
+        {"customer_id": ids, "event_date": dates, "event_type": types.values}, copy=False
     )
 
 
@@ -274,29 +551,23 @@ def validate_campaigns(frame: pd.DataFrame) -> pd.DataFrame:
     required = ("customer_id", "campaign_id", "sent_date", "action", "treated", "converted")
     if not _require(frame, required, col):
         col.raise_if_any()
-    out = pd.DataFrame(
-        {"customer_id": _clean_ids(frame["customer_id"], "customer_id", col).to_numpy()}
-    )
-    out["campaign_id"] = _clean_ids(frame["campaign_id"], "campaign_id", col).to_numpy()
-    out["sent_date"] = _dates(frame, "sent_date", col).to_numpy()
-    out["action"] = _clean_ids(frame["action"], "action", col).to_numpy()
-    out["treated"] = _booleans(frame["treated"], "treated", col).to_numpy()
-    out["converted"] = _booleans(frame["converted"], "converted", col).to_numpy()
+    columns = {
+        "customer_id": _clean_ids(frame["customer_id"], "customer_id", col),
+        "campaign_id": _clean_ids(frame["campaign_id"], "campaign_id", col),
+        "sent_date": _dates(frame, "sent_date", col),
+        "action": _clean_ids(frame["action"], "action", col),
+        "treated": _booleans(frame["treated"], "treated", col),
+        "converted": _booleans(frame["converted"], "converted", col),
+    }
     if "revenue" in frame.columns:
-        rev = pd.to_numeric(frame["revenue"], errors="coerce")
-        col.add(
-            "revenue",
-            "not a finite number",
-            (~np.isfinite(rev.to_numpy(dtype=float)) & frame["revenue"].notna().to_numpy()),
-        )
-        out["revenue"] = rev.fillna(0.0).to_numpy(dtype=float)
+        columns["revenue"] = _revenue(frame["revenue"], col)
     else:
-        out["revenue"] = 0.0
+        columns["revenue"] = np.zeros(len(frame))
     for extra in ("channel", "segment"):
         if extra in frame.columns:
-            out[extra] = frame[extra].to_numpy()
+            columns[extra] = frame[extra].to_numpy(copy=True)
     col.raise_if_any()
-    return out
+    return pd.DataFrame(columns, copy=False)
 
 
 def validate_tables(
