@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -575,3 +577,152 @@ def test_policy_beats_churn_risk_and_contact_everyone_at_the_same_budget(
             risk_value,
             all_value,
         )
+
+
+# ----------------------------------------------------------------------------- fast paths
+# The policy reads raw campaigns straight into arrays, converts plain NumPy columns
+# without pandas' parsers and scores small tables on one LightGBM thread, so that one
+# customer per HTTP request costs little. These tests pin each shortcut to the
+# general path it stands in for, on random inputs, so that they cannot drift apart.
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_inputs())
+def test_raw_history_and_its_summary_give_the_same_decisions(
+    inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PolicyConfig],
+) -> None:
+    scores, uplift, campaigns, config = inputs
+    policy = NextBestActionPolicy(CATALOGUE, config)
+    from_raw = policy.decide(scores, uplift, campaigns, as_of=AS_OF)
+    summary = contact_summary(campaigns, AS_OF, CATALOGUE)
+    pd.testing.assert_frame_equal(from_raw, policy.decide(scores, uplift, summary))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_inputs(), st.booleans())
+def test_one_customer_at_a_time_decides_as_the_whole_batch(
+    inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PolicyConfig], keyed: bool
+) -> None:
+    """Without a budget every decision is the customer's own: a batch of one must agree."""
+    scores, uplift, campaigns, config = inputs
+    config = config.model_copy(update={"budget": None, "max_contacts": None})
+    if keyed:
+        uplift = uplift.assign(customer_id=scores["customer_id"]).iloc[::-1]
+    policy = NextBestActionPolicy(CATALOGUE, config)
+    batch = policy.decide(scores, uplift, campaigns, as_of=AS_OF)
+    for i in range(len(scores)):
+        one = scores.iloc[[i]]
+        mine = campaigns[campaigns["customer_id"] == one["customer_id"].iloc[0]]
+        up = uplift if keyed else uplift.iloc[[i]]
+        pd.testing.assert_frame_equal(policy.decide(one, up, mine, as_of=AS_OF), batch.iloc[[i]])
+
+
+def test_text_and_nullable_columns_decide_as_plain_numbers() -> None:
+    """Plain NumPy columns skip ``pd.to_numeric``; other dtypes go through it, same result."""
+    rng = np.random.default_rng(1)
+    scores = _scores(50)
+    scores["clv"] = rng.uniform(0, 500, 50)
+    scores["recency_days"] = rng.integers(0, 40, 50)
+    scores["consent_sms"] = rng.random(50) < 0.5
+    up = _uplift(scores, email_discount=0.04, sms_reminder=0.02)
+    up["email_discount"] = rng.uniform(-0.05, 0.1, 50)
+    policy = NextBestActionPolicy(CATALOGUE, PolicyConfig(control_share=0.2))
+    plain = policy.decide(scores, up)
+    other = scores.assign(
+        clv=scores["clv"].astype(object),
+        recency_days=scores["recency_days"].astype("Int64"),
+        consent_sms=scores["consent_sms"].astype("boolean"),
+        segment=scores["segment"].astype("category"),
+    )
+    other_up = up.assign(email_discount=up["email_discount"].astype(str))
+    pd.testing.assert_frame_equal(policy.decide(other, other_up), plain)
+
+
+def test_past_contacts_with_time_zones_count_days_as_naive_dates() -> None:
+    """Naive dates use NumPy day arithmetic, zoned ones pandas': in UTC both agree."""
+    rng = np.random.default_rng(2)
+    k = 200
+    campaigns = pd.DataFrame(
+        {
+            "customer_id": rng.choice(["a", "b", "c"], k),
+            "sent_date": AS_OF - pd.to_timedelta(rng.integers(-48, 24 * 40, k), unit="h"),
+            "action": rng.choice([*CONTACT_ACTIONS, "unknown_action"], k),
+            "treated": rng.random(k) < 0.8,
+        }
+    )
+    naive = contact_summary(campaigns, AS_OF, CATALOGUE)
+    zoned = campaigns.assign(sent_date=campaigns["sent_date"].dt.tz_localize("UTC"))
+    pd.testing.assert_frame_equal(
+        contact_summary(zoned, AS_OF.tz_localize("UTC"), CATALOGUE), naive
+    )
+    assert len(naive) > 0
+
+
+def test_control_hash_of_strings_equals_that_of_any_iterable() -> None:
+    ids = ["C0000001", "x", "", "ü", "123"]
+    expected = control_hash(ids, "winback")
+    for same in (np.array(ids, dtype=object), pd.Series(ids), tuple(ids), iter(ids)):
+        assert np.array_equal(control_hash(same, "winback"), expected)
+    mixed = pd.Series([123, 4.5, None], dtype=object)
+    assert np.array_equal(control_hash(mixed, "s"), control_hash(["123", "4.5", "None"], "s"))
+    assert np.array_equal(control_hash(mixed.tolist(), "s"), control_hash(mixed, "s"))
+
+
+@pytest.fixture(scope="module")
+def small_uplift_model() -> tuple[UpliftModel, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    k = 3000
+    X = pd.DataFrame(
+        {
+            "spend": rng.gamma(2.0, 50.0, k),
+            "orders": rng.integers(0, 10, k),
+            "app_user": rng.random(k) < 0.4,
+            "region": rng.choice(["north", "south", "east"], k),
+        }
+    )
+    arm = rng.choice(["control", "email_reminder", "sms_reminder"], k)
+    p = 0.1 + 0.1 * (arm != "control") * X["app_user"] + 0.001 * X["spend"].clip(0, 100)
+    y = pd.Series((rng.random(k) < p).astype(int))
+    params = {"n_estimators": 20, "min_child_samples": 50, "effect_min_child_samples": 50}
+    return UpliftModel(**params).fit(X, pd.Series(arm), y), X
+
+
+def test_uplift_of_one_row_equals_its_row_in_a_batch(
+    small_uplift_model: tuple[UpliftModel, pd.DataFrame],
+) -> None:
+    """Few rows are scored on one LightGBM thread, many on all: the numbers must not move."""
+    model, X = small_uplift_model
+    batch = model.predict(X)
+    for i in (0, 1, 17, 2999):
+        pd.testing.assert_frame_equal(model.predict(X.iloc[[i]]), batch.iloc[[i]], check_exact=True)
+    pd.testing.assert_frame_equal(model.predict(X.iloc[:5]), batch.iloc[:5], check_exact=True)
+
+
+def test_uplift_encodes_plain_numbers_like_to_numeric(
+    small_uplift_model: tuple[UpliftModel, pd.DataFrame],
+) -> None:
+    """NumPy number columns are converted in one block; text and nullable ones one by one."""
+    model, X = small_uplift_model
+    X = X.iloc[:300]
+    other = X.assign(
+        spend=X["spend"].astype(object),
+        orders=X["orders"].astype("Int64"),
+        app_user=X["app_user"].astype(object),
+    )
+    pd.testing.assert_frame_equal(model.predict(other), model.predict(X), check_exact=True)
+    np.testing.assert_array_equal(model._encode(other), model._encode(X))
+
+
+def test_importing_the_policy_does_not_load_scipy_matplotlib_or_lightgbm() -> None:
+    """The HTTP service imports the policy; lift and Qini plots load SciPy and Matplotlib."""
+    code = (
+        "import sys\n"
+        "import churnml.actions as actions\n"
+        "from churnml.actions import NextBestActionPolicy, UpliftModel, default_catalogue\n"
+        "heavy = [m for m in ('scipy.stats', 'matplotlib', 'lightgbm') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "missing = [n for n in actions.__all__ if getattr(actions, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert set(actions.__all__) <= set(dir(actions))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,79 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 
+class SentContacts(NamedTuple):
+    """Contacts actually sent before a cut-off, as parallel arrays (one entry per contact)."""
+
+    customer_id: np.ndarray
+    """Customer ids as strings."""
+    channel: np.ndarray
+    """Channel of each contact (object array)."""
+    days_ago: np.ndarray
+    """Whole days between the send date and the cut-off's date (int64)."""
+
+
+def sent_contacts(
+    campaigns: pd.DataFrame, as_of: dt.date | pd.Timestamp | str, catalogue: ActionCatalogue
+) -> SentContacts:
+    """Contacts actually sent before ``as_of``, as arrays: what :func:`past_contacts` tabulates.
+
+    The policy reads these arrays directly: for the one customer of an HTTP
+    request, building and grouping DataFrames would cost far more than the
+    arithmetic itself.
+    """
+    require_columns(campaigns, ["customer_id", "sent_date", "action", "treated"], "campaigns")
+    cutoff = pd.Timestamp(as_of)
+    sent = campaigns["sent_date"]
+    if not pd.api.types.is_datetime64_any_dtype(sent):  # to_datetime scans even dates
+        sent = pd.to_datetime(sent)
+    treated = campaigns["treated"]
+    keep = (
+        treated.to_numpy()
+        if isinstance(treated.dtype, np.dtype) and treated.dtype.kind == "b"
+        else treated.astype(bool).to_numpy()
+    )
+    if isinstance(sent.dtype, np.dtype) and cutoff.tzinfo is None:
+        # Naive datetimes, as the data contract stores them: plain NumPy day arithmetic.
+        when = sent.to_numpy()
+        keep = keep & (when < cutoff.to_datetime64())
+        days = (
+            cutoff.normalize().to_datetime64().astype("datetime64[D]")
+            - when[keep].astype("datetime64[D]")
+        ).astype(np.int64)
+    else:  # time zones: pandas' own comparison and calendar days
+        keep = keep & (sent < cutoff).to_numpy()
+        days = (cutoff.normalize() - sent[keep].dt.normalize()).dt.days.to_numpy(dtype=np.int64)
+
+    channel_of = catalogue.channel_of()
+    actions = campaigns["action"].to_numpy(dtype=object)[keep]
+    channel = np.empty(len(actions), dtype=object)
+    channel[:] = [channel_of.get(a) for a in actions]
+    if "channel" in campaigns.columns:
+        given = campaigns["channel"].to_numpy(dtype=object)[keep]
+        stated = ~pd.isna(given)
+        channel[stated] = given[stated]
+    unknown = pd.isna(channel)
+    if unknown.any():
+        names = ", ".join(sorted(map(str, pd.unique(actions[unknown])))[:5])
+        logger.warning(
+            "%d past contacts with unknown channel ignored (actions: %s)", unknown.sum(), names
+        )
+    known = ~unknown
+    ids = _strings(campaigns["customer_id"])[keep]
+    return SentContacts(customer_id=ids[known], channel=channel[known], days_ago=days[known])
+
+
+def _strings(values: pd.Series) -> np.ndarray:
+    """``values.astype(str).to_numpy()``, skipping the copy when every value already is a string."""
+    array = values.to_numpy()
+    return array if _all_strings(array) else values.astype(str).to_numpy()
+
+
+def _all_strings(array: np.ndarray) -> bool:
+    """Whether every value is a ``str`` (then ``astype(str)`` and ``fillna`` leave it as it is)."""
+    return array.dtype == object and pd.api.types.infer_dtype(array, skipna=False) == "string"
+
+
 def past_contacts(
     campaigns: pd.DataFrame, as_of: dt.date | pd.Timestamp | str, catalogue: ActionCatalogue
 ) -> pd.DataFrame:
@@ -44,32 +118,14 @@ def past_contacts(
     ``days_ago`` is the whole number of days between the send date and ``as_of``
     (a contact the day before the cut-off is 1 day ago).
     """
-    require_columns(campaigns, ["customer_id", "sent_date", "action", "treated"], "campaigns")
-    cutoff = pd.Timestamp(as_of)
-    sent = pd.to_datetime(campaigns["sent_date"])
-    keep = campaigns["treated"].astype(bool).to_numpy() & (sent < cutoff).to_numpy()
-    rows = campaigns.loc[keep]
-    channel_of = catalogue.channel_of()
-    by_action = rows["action"].map(channel_of)
-    if "channel" in rows.columns:
-        channel = rows["channel"].astype(object).where(rows["channel"].notna(), by_action)
-    else:
-        channel = by_action
-    unknown = channel.isna().to_numpy()
-    if unknown.any():
-        actions = ", ".join(sorted(map(str, rows.loc[unknown, "action"].unique()))[:5])
-        logger.warning(
-            "%d past contacts with unknown channel ignored (actions: %s)", unknown.sum(), actions
-        )
-    days = (cutoff.normalize() - sent[keep].dt.normalize()).dt.days
-    out = pd.DataFrame(
+    contacts = sent_contacts(campaigns, as_of, catalogue)
+    return pd.DataFrame(
         {
-            "customer_id": rows["customer_id"].astype(str).to_numpy(),
-            "channel": channel.to_numpy(),
-            "days_ago": days.to_numpy(dtype=np.int64),
+            "customer_id": contacts.customer_id,
+            "channel": contacts.channel,
+            "days_ago": contacts.days_ago,
         }
     )
-    return out.loc[~unknown].reset_index(drop=True)
 
 
 def contact_summary(

@@ -37,13 +37,14 @@ budget cut-off, so that a later lift analysis compares like with like.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
 from churnml.actions.control import assign_control
-from churnml.actions.history import contact_summary
+from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
 from churnml.actions.uplift import SOURCE_COLUMN
 from churnml.config import PolicyConfig
 from churnml.segments import require_columns
@@ -92,12 +93,87 @@ def _consent(values: pd.Series) -> np.ndarray:
     A guardrail must not turn the string ``"false"`` (truthy in Python) or a
     missing value into consent.
     """
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "b":
+        return values.to_numpy()  # plain booleans cannot be missing
     if pd.api.types.is_bool_dtype(values):
         return values.fillna(False).to_numpy(dtype=bool)
     if pd.api.types.is_numeric_dtype(values):  # 0/1 flags, as the feature builder stores them
         return values.to_numpy(dtype=float) == 1.0
     text = values.astype("string").str.strip().str.lower()
     return text.isin(_YES).fillna(False).to_numpy(dtype=bool)
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    """``pd.to_numeric(values, errors="coerce")`` as floats (read-only: may be a view).
+
+    Plain NumPy numbers and booleans convert exactly as ``to_numeric`` would, so
+    they skip its parsing; only other dtypes (text, nullable, ...) go through it.
+    """
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
+        return values.to_numpy(dtype=float)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+
+
+def _member(codes: np.ndarray, uniques: np.ndarray, allowed: Iterable[str]) -> np.ndarray:
+    """Whether each value is in ``allowed``, given ``pd.factorize`` codes and uniques.
+
+    Membership is decided once per distinct value (a handful of segments or
+    tiers), then spread to every customer by their codes.
+    """
+    allowed = frozenset(allowed)
+    lookup = np.fromiter((u in allowed for u in uniques.tolist()), dtype=bool, count=len(uniques))
+    return lookup[codes]
+
+
+class _AlignedUplift:
+    """The uplift table read in the row order of ``scores``, one column at a time.
+
+    Rows are matched by ``customer_id`` when the table has that column (customers
+    without a row get no uplift: NaN and source ``"prior"``), else by position
+    after checking that both tables share their index. Only the columns of
+    catalogue actions are ever converted, and no realigned copy of the table is
+    built.
+    """
+
+    def __init__(self, scores: pd.DataFrame, ids: np.ndarray, uplift: pd.DataFrame | None):
+        self.frame = uplift
+        #: Uplift row of each customer (-1: none), or None when already in scores' order.
+        self.rows: np.ndarray | None = None
+        self.columns: frozenset[object] = frozenset()
+        if uplift is None:
+            return
+        if "customer_id" in uplift.columns:
+            keys = pd.Index(_strings(uplift["customer_id"]))
+            if keys.has_duplicates:
+                raise ValueError("uplift has duplicate customer_id rows")
+            self.rows = keys.get_indexer(ids)
+            self.columns = frozenset(uplift.columns) - {"customer_id"}
+        elif len(uplift) != len(scores) or not uplift.index.equals(scores.index):
+            raise ValueError("uplift must have a customer_id column or the same index as scores")
+        else:
+            self.columns = frozenset(uplift.columns)
+
+    def _align(self, values: np.ndarray, missing: float | str) -> np.ndarray:
+        if self.rows is None:
+            return values
+        # Row -1 (a customer without uplift) picks the ``missing`` appended at the end.
+        return np.append(values, np.array([missing], dtype=values.dtype))[self.rows]
+
+    def values(self, action_id: str) -> np.ndarray:
+        """The action's uplift per customer as floats (text coerced, missing = NaN)."""
+        assert self.frame is not None
+        return self._align(_numbers(self.frame[action_id]), np.nan)
+
+    def sources(self, n: int) -> np.ndarray:
+        """``uplift_source`` per customer, ``"prior"`` where the table says nothing."""
+        if self.frame is None or SOURCE_COLUMN not in self.columns:
+            return np.full(n, "prior", dtype=object)
+        column = self.frame[SOURCE_COLUMN]
+        # fillna and astype(str) act value by value, so they may run before aligning.
+        values = column.to_numpy()
+        if not _all_strings(values):
+            values = column.fillna("prior").astype(str).to_numpy()
+        return self._align(values, "prior").astype(object)
 
 
 class NextBestActionPolicy:
@@ -116,37 +192,27 @@ class NextBestActionPolicy:
         self.config = config if config is not None else PolicyConfig()
 
     # ----------------------------------------------------------------- inputs
-    @staticmethod
-    def _align_uplift(scores: pd.DataFrame, uplift: pd.DataFrame | None) -> pd.DataFrame:
-        """Uplift rows in the order of ``scores`` (by customer_id if present, else by index)."""
-        if uplift is None:
-            return pd.DataFrame(index=pd.RangeIndex(len(scores)))
-        if "customer_id" in uplift.columns:
-            keyed = uplift.assign(customer_id=uplift["customer_id"].astype(str))
-            if keyed["customer_id"].duplicated().any():
-                raise ValueError("uplift has duplicate customer_id rows")
-            out = keyed.set_index("customer_id").reindex(
-                scores["customer_id"].astype(str).to_numpy()
-            )
-        else:
-            if len(uplift) != len(scores) or not uplift.index.equals(scores.index):
-                raise ValueError(
-                    "uplift must have a customer_id column or the same index as scores"
-                )
-            out = uplift
-        return out.reset_index(drop=True)
+    def _guards(
+        self,
+        contact_history: pd.DataFrame | None,
+        as_of: dt.date | pd.Timestamp | str | None,
+        customers: pd.Index,
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per action: days since the last contact and contacts in its cap window, per customer.
 
-    def _history(
-        self, contact_history: pd.DataFrame | None, as_of: dt.date | pd.Timestamp | str | None
-    ) -> pd.DataFrame | None:
+        Raw campaigns are summarised straight into arrays (the same figures as
+        :func:`~churnml.actions.history.contact_summary`, without its frames);
+        a summary table is read as it is.
+        """
         if contact_history is None or contact_history.empty:
-            return None
+            return {}
         if "days_since_last_contact" in contact_history.columns:
-            return contact_history
+            return self._guard_counts(contact_history, customers)
         if "sent_date" in contact_history.columns:
             if as_of is None:
                 raise ValueError("as_of is needed to summarise raw campaign history")
-            return contact_summary(contact_history, as_of, self.catalogue)
+            contacts = sent_contacts(contact_history, as_of, self.catalogue)
+            return self._guards_from_contacts(contacts, customers)
         raise ValueError(
             "contact_history must be a campaigns table (with sent_date) or the output of contact_summary"
         )
@@ -187,33 +253,35 @@ class NextBestActionPolicy:
             value and cost, the control flag, the action a control customer would
             have received, a short reason, and whether the uplift was ``"learned"``
             or a ``"prior"`` (``"none"`` when no action was eligible).
+
+        Notes
+        -----
+        The HTTP service calls this for one customer per request, so the work is
+        done on NumPy arrays taken once from each input column: pandas operations
+        cost tens of microseconds each whatever the size of the frame.
         """
         require_columns(scores, SCORE_COLUMNS, "scores")
         cfg = self.config
         n = len(scores)
-        ids = scores["customer_id"].astype(str).to_numpy()
-        up = self._align_uplift(scores, uplift)
-        frame_source = (
-            up[SOURCE_COLUMN].fillna("prior").astype(str).to_numpy()
-            if SOURCE_COLUMN in up.columns
-            else np.full(n, "prior", dtype=object)
-        )
-        if pd.Index(ids).has_duplicates:
+        ids = _strings(scores["customer_id"])
+        up = _AlignedUplift(scores, ids, uplift)
+        frame_source = up.sources(n)
+        customers = pd.Index(ids)
+        if customers.has_duplicates:
             raise ValueError("scores must have one row per customer_id")
-        history = self._history(contact_history, as_of)
-        guards = self._guard_counts(history, ids) if history is not None else {}
+        guards = self._guards(contact_history, as_of, customers)
 
-        def num(col: str, fill: float) -> np.ndarray:
-            return np.nan_to_num(
-                pd.to_numeric(scores[col], errors="coerce").to_numpy(dtype=float), nan=fill
-            )
-
-        clv = num("clv", 0.0)
-        order_value = np.maximum(num("expected_order_value", 0.0), 0.0)
-        p_buy = np.clip(1.0 - num("churn_probability", 0.0), 0.0, 1.0)
-        recency = pd.to_numeric(scores["recency_days"], errors="coerce").to_numpy(dtype=float)
-        segment = scores["segment"].astype(str).to_numpy()
-        tier = scores["value_tier"].astype(str).to_numpy()
+        clv = np.nan_to_num(_numbers(scores["clv"]), nan=0.0)
+        order_value = np.maximum(
+            np.nan_to_num(_numbers(scores["expected_order_value"]), nan=0.0), 0.0
+        )
+        p_buy = np.clip(
+            1.0 - np.nan_to_num(_numbers(scores["churn_probability"]), nan=0.0), 0.0, 1.0
+        )
+        recency = _numbers(scores["recency_days"])
+        segment_codes, segments = pd.factorize(_strings(scores["segment"]))
+        tier_codes, tiers = pd.factorize(_strings(scores["value_tier"]))
+        consents: dict[str, np.ndarray] = {}
 
         actions = self.catalogue.contact_actions
         m = len(actions)
@@ -224,7 +292,7 @@ class NextBestActionPolicy:
         source = np.empty((n, m), dtype=object)
         for j, a in enumerate(actions):
             if a.id in up.columns:
-                u = pd.to_numeric(up[a.id], errors="coerce").to_numpy(dtype=float)
+                u = up.values(a.id)
                 source[:, j] = frame_source
             else:
                 u = np.full(n, a.prior_uplift)
@@ -236,16 +304,17 @@ class NextBestActionPolicy:
             reason = np.full(n, _OK, dtype=np.int8)
             allowed = np.ones(n, dtype=bool)
             if a.eligible_segments is not None:
-                allowed &= pd.Index(segment).isin(a.eligible_segments)
+                allowed &= _member(segment_codes, segments, a.eligible_segments)
             if a.eligible_value_tiers is not None:
-                allowed &= pd.Index(tier).isin(a.eligible_value_tiers)
+                allowed &= _member(tier_codes, tiers, a.eligible_value_tiers)
             reason[~allowed] = _SEGMENT
             consent_col = a.consent_column
-            consent = (
-                _consent(scores[consent_col])
-                if consent_col is not None and consent_col in scores.columns
-                else np.zeros(n, dtype=bool)
-            )
+            if consent_col is not None and consent_col in scores.columns:
+                if consent_col not in consents:
+                    consents[consent_col] = _consent(scores[consent_col])
+                consent = consents[consent_col]
+            else:
+                consent = np.zeros(n, dtype=bool)
             reason[(reason == _OK) & ~consent] = _CONSENT
             if a.has_offer:
                 with np.errstate(invalid="ignore"):
@@ -277,17 +346,9 @@ class NextBestActionPolicy:
         ids_arr = np.array([a.id for a in actions] or [NO_ACTION], dtype=object)
         chan_arr = np.array([a.channel for a in actions] or ["none"], dtype=object)
         best_id = ids_arr[best_j]
-
-        out = pd.DataFrame(index=scores.index)
-        out["customer_id"] = ids
-        out["next_best_action"] = np.where(treat, best_id, NO_ACTION)
-        out["action_channel"] = np.where(treat, chan_arr[best_j], "none")
-        out["expected_incremental_value"] = np.where(treat, best_value, 0.0)
-        out["expected_cost"] = np.where(treat, best_cost, 0.0)
-        out["control_group"] = control
-        out["intended_action"] = np.where(planned, best_id, NO_ACTION)
         any_eligible = np.isfinite(best_value)
-        out["action_reason"] = self._reasons(
+        best_source = source[rows, best_j] if m else np.full(n, "none", dtype=object)
+        reasons = self._reasons(
             treat,
             control,
             planned,
@@ -298,26 +359,36 @@ class NextBestActionPolicy:
             best_cost,
             uplift_used[rows, best_j] if m else np.zeros(n),
             clv,
-            source[rows, best_j] if m else np.full(n, "none", dtype=object),
+            best_source,
             block,
         )
-        out["uplift_source"] = np.where(
-            any_eligible, source[rows, best_j] if m else "none", "none"
-        ).astype(object)
-        return out[list(DECISION_COLUMNS)]
+        columns = {
+            "customer_id": ids,
+            "next_best_action": np.where(treat, best_id, NO_ACTION),
+            "action_channel": np.where(treat, chan_arr[best_j], "none"),
+            "expected_incremental_value": np.where(treat, best_value, 0.0),
+            "expected_cost": np.where(treat, best_cost, 0.0),
+            "control_group": control,
+            "intended_action": np.where(planned, best_id, NO_ACTION),
+            "action_reason": reasons,
+            "uplift_source": np.where(any_eligible, best_source, "none").astype(object),
+        }
+        # One constructor (it copies the arrays, so nothing shares memory with the inputs).
+        return pd.DataFrame({c: columns[c] for c in DECISION_COLUMNS}, index=scores.index)
 
     # -------------------------------------------------------------- internals
     @staticmethod
     def _guard_counts(
-        history: pd.DataFrame, ids: np.ndarray
+        history: pd.DataFrame, customers: pd.Index
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per action: days since last contact (inf if never) and contacts in window per customer.
 
-        Should a summary hold several rows for one customer and action, the most
+        ``history`` is a :func:`~churnml.actions.history.contact_summary` table.
+        Should it hold several rows for one customer and action, the most
         restrictive figures (fewest days, most contacts) apply.
         """
-        n = len(ids)
-        pos = pd.Index(ids).get_indexer(history["customer_id"].astype(str).to_numpy())
+        n = len(customers)
+        pos = customers.get_indexer(history["customer_id"].astype(str).to_numpy())
         known = pos >= 0
         action = history["action"].astype(str).to_numpy()[known]
         days_all = history["days_since_last_contact"].to_numpy(dtype=float)[known]
@@ -331,6 +402,34 @@ class NextBestActionPolicy:
             np.minimum.at(days, pos[mine], days_all[mine])
             np.maximum.at(count, pos[mine], count_all[mine])
             out[action_id] = (days, count)
+        return out
+
+    def _guards_from_contacts(
+        self, contacts: SentContacts, customers: pd.Index
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Like :meth:`_guard_counts` of ``contact_summary``, straight from the sent contacts.
+
+        For each contact action: the fewest days since a contact on its channel
+        (inf if never) and the number of those contacts within its cap window.
+        Actions nobody in ``customers`` was contacted for are left out, as in the
+        summary, which has no rows for them.
+        """
+        n = len(customers)
+        pos = customers.get_indexer(contacts.customer_id)
+        known = pos >= 0
+        pos, channel, days_ago = pos[known], contacts.channel[known], contacts.days_ago[known]
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if not len(pos):
+            return out
+        for a in self.catalogue.contact_actions:
+            mine = channel == a.channel
+            if not mine.any():
+                continue
+            days = np.full(n, np.inf)
+            np.minimum.at(days, pos[mine], days_ago[mine])
+            in_window = days_ago[mine] <= a.cap_window_days
+            count = np.bincount(pos[mine], weights=in_window, minlength=n)
+            out[a.id] = (days, count)
         return out
 
     def _allocate(
@@ -385,23 +484,43 @@ class NextBestActionPolicy:
         best_source: np.ndarray,
         block: np.ndarray,
     ) -> np.ndarray:
-        """A short, human-readable reason per decision."""
+        """A short, human-readable reason per decision.
+
+        Values are taken out as Python objects (``tolist``) before formatting:
+        indexing NumPy arrays element by element is what made large batches slow,
+        and Python floats format exactly as NumPy's do.
+        """
         n = len(treat)
         out = np.empty(n, dtype=object)
-        for i in np.flatnonzero(treat):
-            out[i] = (
-                f"{best_id[i]}: uplift {best_uplift[i]:+.1%} x CLV {clv[i]:,.0f} - cost "
-                f"{best_cost[i]:.2f} = {best_value[i]:+.2f} ({best_source[i]})"
+        i = np.flatnonzero(treat)
+        out[i] = [
+            f"{a}: uplift {u:+.1%} x CLV {v:,.0f} - cost {c:.2f} = {x:+.2f} ({s})"
+            for a, u, v, c, x, s in zip(
+                best_id[i].tolist(),
+                best_uplift[i].tolist(),
+                clv[i].tolist(),
+                best_cost[i].tolist(),
+                best_value[i].tolist(),
+                best_source[i].tolist(),
+                strict=True,
             )
-        for i in np.flatnonzero(control):
-            plan = f"would get {best_id[i]}" if planned[i] else "no action planned"
-            out[i] = f"control group: held out to measure lift ({plan})"
-        unfunded = positive & ~planned & ~control
-        for i in np.flatnonzero(unfunded):
-            out[i] = f"budget exhausted: {best_id[i]} worth {best_value[i]:+.2f} not funded"
-        not_worth = any_eligible & ~positive & ~control
-        for i in np.flatnonzero(not_worth):
-            out[i] = f"no action pays off: best is {best_id[i]} at {best_value[i]:+.2f}"
+        ]
+        i = np.flatnonzero(control)
+        out[i] = [
+            "control group: held out to measure lift "
+            + (f"(would get {a})" if p else "(no action planned)")
+            for a, p in zip(best_id[i].tolist(), planned[i].tolist(), strict=True)
+        ]
+        i = np.flatnonzero(positive & ~planned & ~control)
+        out[i] = [
+            f"budget exhausted: {a} worth {x:+.2f} not funded"
+            for a, x in zip(best_id[i].tolist(), best_value[i].tolist(), strict=True)
+        ]
+        i = np.flatnonzero(any_eligible & ~positive & ~control)
+        out[i] = [
+            f"no action pays off: best is {a} at {x:+.2f}"
+            for a, x in zip(best_id[i].tolist(), best_value[i].tolist(), strict=True)
+        ]
         none_eligible = ~any_eligible & ~control
         if none_eligible.any():
             # Summarise by the set of blocking reasons; few distinct sets exist.

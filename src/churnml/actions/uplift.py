@@ -38,18 +38,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from churnml.actions.catalogue import CONTROL
 
+if TYPE_CHECKING:  # imported where used: LightGBM pulls in scikit-learn and SciPy (~0.5 s)
+    import lightgbm as lgb
+
 logger = logging.getLogger(__name__)
 
 #: Name of the column of :meth:`UpliftModel.predict` output saying where the effect comes from.
 SOURCE_COLUMN = "uplift_source"
+
+#: Tables with fewer rows are scored by LightGBM on one thread: waking OpenMP
+#: threads costs more than they save on a handful of rows (about five times the
+#: work itself for the one customer of an HTTP request), while from a few dozen
+#: rows on they pay off. Every thread count gives the same predictions.
+SINGLE_THREAD_ROWS = 10
 
 _FORMAT_VERSION = 1
 
@@ -182,19 +190,34 @@ class UpliftModel:
 
     # --------------------------------------------------------------- features
     def _encode(self, X: pd.DataFrame) -> np.ndarray:
-        """Features as a float matrix: numbers as they are, categories as stable codes."""
-        missing = [c for c in self.feature_names_ if c not in X.columns]
+        """Features as a float matrix: numbers as they are, categories as stable codes.
+
+        Columns already held as NumPy numbers or booleans are converted together in
+        one step (the same floats ``pd.to_numeric`` gives, without its fixed cost per
+        column, which dominates for a single customer); anything else goes through
+        ``pd.to_numeric`` column by column.
+        """
+        names = self.feature_names_
+        missing = [c for c in names if c not in X.columns]
         if missing:
             raise ValueError(f"features missing from X: {', '.join(missing)}")
-        out = np.empty((len(X), len(self.feature_names_)), dtype=np.float64)
-        for j, name in enumerate(self.feature_names_):
-            col = X[name]
+        out = np.empty((len(X), len(names)), dtype=np.float64)
+        numeric = [j for j, name in enumerate(names) if name not in self.categories_]
+        if numeric and X.columns.is_unique:
+            dtype_of = dict(zip(X.columns, X.dtypes, strict=True))
+            plain = [j for j in numeric if _is_plain_number(dtype_of[names[j]])]
+            if plain:
+                out[:, plain] = X[[names[j] for j in plain]].to_numpy(dtype=np.float64)
+                done = set(plain)
+                numeric = [j for j in numeric if j not in done]
+        for j in numeric:
+            out[:, j] = pd.to_numeric(X[names[j]], errors="coerce").to_numpy(dtype=np.float64)
+        for j, name in enumerate(names):
             if name in self.categories_:
+                col = X[name]
                 text = col.astype(str).where(col.notna(), None)
                 codes = pd.Categorical(text, categories=self.categories_[name]).codes
                 out[:, j] = np.where(codes < 0, np.nan, codes)
-            else:
-                out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
         return out
 
     def _learn_categories(self, X: pd.DataFrame) -> None:
@@ -214,6 +237,8 @@ class UpliftModel:
         effect: bool = False,
         init_score: np.ndarray | None = None,
     ) -> lgb.Booster:
+        import lightgbm as lgb
+
         cat_idx = [j for j, n in enumerate(self.feature_names_) if n in self.categories_]
         data = lgb.Dataset(
             matrix,
@@ -339,11 +364,8 @@ class UpliftModel:
                 "UpliftModel is not fitted: call fit(), prior() or from_dict() first"
             )
         if self.source_ == "prior":
-            out = pd.DataFrame(
-                {a: np.full(len(X), self.priors_[a]) for a in self.actions_}, index=X.index
-            )
-            out[SOURCE_COLUMN] = "prior"
-            return out
+            priors = {a: np.full(len(X), self.priors_[a]) for a in self.actions_}
+            return pd.DataFrame({**priors, SOURCE_COLUMN: "prior"}, index=X.index)
         matrix = self._encode(X)
         logit_c = _score(self.models_[self.control_label], matrix, raw=True)
         mu_c = _sigmoid(logit_c)
@@ -357,9 +379,7 @@ class UpliftModel:
             else:
                 shift = self.offsets_.get(a, 0.0) + _score(self.models_[a], matrix, raw=True)
                 cols[a] = _sigmoid(logit_c + shift) - mu_c
-        out = pd.DataFrame(cols, index=X.index)
-        out[SOURCE_COLUMN] = "learned"
-        return out
+        return pd.DataFrame({**cols, SOURCE_COLUMN: "learned"}, index=X.index)
 
     # ------------------------------------------------------------------ prior
     @classmethod
@@ -414,6 +434,8 @@ class UpliftModel:
         if model.source_ == "prior":
             model.priors_ = {k: float(v) for k, v in data["priors"].items()}
         else:
+            import lightgbm as lgb
+
             model.n_control_ = int(data["n_control"])
             model.n_treated_ = {k: int(v) for k, v in data["n_treated"].items()}
             model.propensity_ = {k: float(v) for k, v in data["propensity"].items()}
@@ -440,8 +462,18 @@ def _average_shift(logit: np.ndarray, outcome: np.ndarray) -> float:
 
 
 def _score(booster: lgb.Booster, matrix: np.ndarray, raw: bool = False) -> np.ndarray:
-    """Booster output as a float array (log-odds with ``raw``, else the model's scale)."""
-    return np.asarray(booster.predict(matrix, raw_score=raw), dtype=np.float64)
+    """Booster output as a float array (log-odds with ``raw``, else the model's scale).
+
+    Small tables are scored on one thread (see :data:`SINGLE_THREAD_ROWS`); larger
+    ones use LightGBM's default, all cores.
+    """
+    threads: dict[str, Any] = {"num_threads": 1} if len(matrix) < SINGLE_THREAD_ROWS else {}
+    return np.asarray(booster.predict(matrix, raw_score=raw, **threads), dtype=np.float64)
+
+
+def _is_plain_number(dtype: object) -> bool:
+    """A NumPy boolean, integer or float dtype: ``to_numeric`` would leave its values as they are."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
