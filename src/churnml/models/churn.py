@@ -63,6 +63,8 @@ FORMAT_VERSION = 1
 #: Rows per LightGBM thread when training and when predicting (see ``ChurnModel._threads``).
 TRAIN_ROWS_PER_THREAD = 50_000
 PREDICT_ROWS_PER_THREAD = 10_000
+#: Frames up to this many rows are converted to a matrix in one step (see ``_matrix``).
+SMALL_FRAME_ROWS = 256
 #: Calibrated probabilities are kept inside this margin from 0 and 1 (log loss stays finite).
 PROBABILITY_EPS = 1e-3
 
@@ -362,12 +364,24 @@ class ChurnModel(BaseEstimator):
 
     # ---------------------------------------------------------------- prediction
 
+    def feature_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The model's features of ``X`` as a float matrix, columns in training order.
+
+        Compute it once and pass it to :meth:`predict_proba` and :meth:`reason_codes`
+        when both are needed.
+        """
+        return self._matrix(X)
+
     def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         self._check_fitted()
         if isinstance(X, pd.DataFrame):
             missing = [c for c in self.feature_names_ if c not in X.columns]
             if missing:
                 raise ValueError(f"missing feature columns: {', '.join(missing)}")
+            if len(X) <= SMALL_FRAME_ROWS:
+                # One take of all columns: for a few rows the per-column loop below
+                # costs more (a pandas lookup per feature) than the copy it saves.
+                return X[self.feature_names_].to_numpy(dtype=np.float64)
             # Column by column into a column-major matrix: one contiguous copy per
             # feature, which LightGBM reads as is (selecting the columns and calling
             # to_numpy copied twice and took ~1.5 s per million rows).

@@ -22,10 +22,11 @@ Per customer (one row each):
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from churnml.actions.policy import NextBestActionPolicy
-from churnml.data.contract import InputTables
+from churnml.data.contract import CONSENT_COLUMNS, InputTables
 from churnml.models.inputs import model_inputs
 from churnml.scoring.bundle import ModelBundle
 from churnml.segments import assign_segments
@@ -67,6 +68,10 @@ class Scorer:
 
         Customers without any purchase before ``as_of`` get no row: there is no
         history to score (the caller decides whether that is an error).
+
+        The glue between the models works on arrays and builds each frame once: the
+        HTTP service calls this for one customer at a time, where every pandas
+        operation costs tens of microseconds regardless of size.
         """
         b = self.bundle
         cutoff = pd.Timestamp(as_of).normalize()
@@ -75,45 +80,65 @@ class Scorer:
         )
         if inputs.empty:
             return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
-        churn_probability = b.churn.predict_proba(inputs)
-        reasons = b.churn.reason_codes(inputs, n_reasons=b.config.churn.n_reasons)
-        scores = inputs.copy()
-        scores["churn_probability"] = churn_probability
-        scores["value_tier"] = b.value_tiers.transform(scores["clv"].to_numpy()).to_numpy()
+        matrix = b.churn.feature_matrix(inputs)
+        churn_probability = b.churn.predict_proba(matrix)
+        reasons = b.churn.reason_codes(matrix, n_reasons=b.config.churn.n_reasons)
+        columns: dict[str, np.ndarray] = {
+            "customer_id": inputs.index.to_numpy(dtype=object),
+            **{c: inputs[c].to_numpy() for c in _POLICY_INPUTS if c in inputs.columns},
+            "churn_probability": churn_probability,
+            "value_tier": b.value_tiers.transform(inputs["clv"].to_numpy()).to_numpy(),
+        }
+        scores = pd.DataFrame(columns, copy=False)
         scores["segment"] = assign_segments(scores, b.config.segments).to_numpy()
-        scores = scores.reset_index()
         uplift = b.uplift.predict(inputs).reset_index(drop=True)
         decisions = self.policy.decide(
             scores, uplift, contact_history=tables.campaigns, as_of=cutoff
         )
 
-        out = pd.DataFrame({"customer_id": scores["customer_id"].astype(str).to_numpy()})
-        out["as_of"] = cutoff.date().isoformat()
-        for col in (
-            "p_alive",
-            "expected_purchases",
-            "p_no_purchase",
-            "expected_order_value",
-            "clv",
-            "expected_days_to_next_purchase",
-            "churn_probability",
-        ):
-            out[col] = scores[col].to_numpy(dtype=float)
+        out: dict[str, object] = {
+            "customer_id": scores["customer_id"].astype(str).to_numpy(),
+            "as_of": cutoff.date().isoformat(),
+        }
+        for col in _LTV_OUTPUTS:
+            out[col] = inputs[col].to_numpy(dtype=float)
+        out["churn_probability"] = np.asarray(churn_probability, dtype=float)
         out["churn_reasons"] = reasons.to_json(digits=6)
         out["segment"] = scores["segment"].to_numpy()
         out["value_tier"] = scores["value_tier"].to_numpy()
-        for col in (
-            "next_best_action",
-            "action_channel",
-            "expected_incremental_value",
-            "control_group",
-            "intended_action",
-            "action_reason",
-            "uplift_source",
-        ):
-            out[col] = decisions[col].to_numpy()
-        out["control_group"] = out["control_group"].astype(bool)
-        out["expected_incremental_value"] = out["expected_incremental_value"].astype(float)
+        for col in _DECISION_OUTPUTS:
+            out[col] = decisions[col].to_numpy(dtype=_DECISION_TYPES.get(col, object))
         out["model_name"] = b.model_name
         out["model_version"] = str(b.model_version)
-        return out[list(OUTPUT_COLUMNS)]
+        return pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+
+
+#: LTV outputs copied from the model inputs.
+_LTV_OUTPUTS: tuple[str, ...] = (
+    "p_alive",
+    "expected_purchases",
+    "p_no_purchase",
+    "expected_order_value",
+    "clv",
+    "expected_days_to_next_purchase",
+)
+#: Model inputs that segments and the policy read (besides the scores).
+_POLICY_INPUTS: tuple[str, ...] = (
+    "clv",
+    "expected_order_value",
+    "recency_days",
+    "tenure_days",
+    "n_orders",
+    *CONSENT_COLUMNS,
+)
+_DECISION_TYPES: dict[str, type] = {"control_group": bool, "expected_incremental_value": float}
+#: Policy outputs copied to the scores.
+_DECISION_OUTPUTS: tuple[str, ...] = (
+    "next_best_action",
+    "action_channel",
+    "expected_incremental_value",
+    "control_group",
+    "intended_action",
+    "action_reason",
+    "uplift_source",
+)
