@@ -113,15 +113,10 @@ class Scorer:
         return pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
 
 
-#: LTV outputs copied from the model inputs.
-_LTV_OUTPUTS: tuple[str, ...] = (
-    "p_alive",
-    "expected_purchases",
-    "p_no_purchase",
-    "expected_order_value",
-    "clv",
-    "expected_days_to_next_purchase",
-)
+#: LTV outputs copied from the model inputs (p_alive .. expected_days_to_next_purchase).
+_LTV_OUTPUTS = OUTPUT_COLUMNS[
+    OUTPUT_COLUMNS.index("p_alive") : OUTPUT_COLUMNS.index("churn_probability")
+]
 #: Model inputs that segments and the policy read (besides the scores).
 _POLICY_INPUTS: tuple[str, ...] = (
     "clv",
@@ -132,13 +127,7 @@ _POLICY_INPUTS: tuple[str, ...] = (
     *CONSENT_COLUMNS,
 )
 _DECISION_TYPES: dict[str, type] = {"control_group": bool, "expected_incremental_value": float}
-#: Policy outputs copied to the scores.
-_DECISION_OUTPUTS: tuple[str, ...] = (
-    "next_best_action",
-    "action_channel",
-    "expected_incremental_value",
-    "control_group",
-    "intended_action",
-    "action_reason",
-    "uplift_source",
-)
+#: Policy outputs copied to the scores (next_best_action .. uplift_source).
+_DECISION_OUTPUTS = OUTPUT_COLUMNS[
+    OUTPUT_COLUMNS.index("next_best_action") : OUTPUT_COLUMNS.index("model_name")
+]
