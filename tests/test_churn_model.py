@@ -29,7 +29,7 @@ from churnml.evaluation.churn_report import (
 )
 from churnml.models.churn import ChurnModel, _split
 from churnml.models.inputs import CHURN_FEATURES, LTV_COLUMNS
-from churnml.models.reasons import DESCRIPTIONS, describe
+from churnml.models.reasons import DESCRIPTIONS, ReasonCodes, describe
 from churnml.models.training_data import build_training_set, cutoff_rows
 
 N_CUSTOMERS = 20_000
@@ -130,6 +130,16 @@ def test_reason_codes_json_is_the_json_of_the_rounded_records(sim_run):
     assert codes.to_json(digits=6) == expected
     assert any(r["value"] is None for row in records for r in row)
     assert len(codes) == 500 and codes.features.shape == (500, 4)
+    # Values where numpy's and Python's rounding to 6 decimals differ in the last digit.
+    tricky = np.array([[44.1090625, 0.0000005, 2.6749995]])
+    direct = ReasonCodes(
+        features=np.array([["a", "b", "c"]], dtype=object),
+        values=tricky,
+        contributions=-tricky,
+        descriptions=[["x", "y", "z"]],
+    )
+    expected = [json.dumps([rounded(r) for r in direct.to_records()[0]], separators=(",", ":"))]
+    assert direct.to_json(digits=6) == expected
 
 
 def test_reason_descriptions_are_readable():

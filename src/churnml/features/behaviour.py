@@ -6,8 +6,11 @@ cut-off), batch scoring, Spark partitions and HTTP requests all call
 same code it was trained on.
 
 Everything is vectorised over integer customer codes (``numpy.bincount`` and
-friends) so that 1M customers / 10M transactions fit in seconds and memory
-stays proportional to the input.
+friends, see :mod:`churnml.features.grouping`) so that 1M customers / 10M
+transactions fit in seconds and memory stays proportional to the input, while one
+customer costs well under a millisecond of fixed overhead: no pandas groupby, merge
+or per-column DataFrame work, and the output frame is built once from a
+preallocated matrix.
 
 Feature groups
 --------------
@@ -30,33 +33,100 @@ as an invented number.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
 from churnml.data.contract import CONSENT_COLUMNS, EVENT_TYPES, InputTables
-from churnml.features.rfm import purchase_days
+from churnml.features.grouping import (
+    DICT_LOOKUP_MAX,
+    count_by,
+    day_numbers,
+    min_by,
+    row_chunks,
+    sum_by,
+)
+from churnml.features.history import PurchaseHistory, purchase_history
 
 #: Event types that count as engagement (opt-in attention, not complaints).
 ENGAGEMENT_TYPES: tuple[str, ...] = ("email_open", "email_click", "site_visit", "app_session")
 CHANNELS: tuple[str, ...] = ("online", "store", "app")
 ORDER_WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
 
+#: Names and order of the behavioural feature columns.
+FEATURE_COLUMNS: tuple[str, ...] = (
+    # purchases and value
+    "n_orders",
+    "frequency",
+    "tenure_days",
+    "recency_days",
+    "mean_gap_days",
+    "gap_ratio",
+    "total_spend",
+    "avg_order_value",
+    "monetary_value",
+    "max_order_value",
+    "orders_30d",
+    "orders_90d",
+    "spend_90d",
+    "orders_180d",
+    "orders_365d",
+    "spend_365d",
+    "orders_prev_90d",
+    "trend_orders_90d",
+    # returns
+    "n_returns",
+    "return_rate",
+    "return_amount",
+    "days_since_return",
+    # channels
+    *(f"share_{ch}" for ch in CHANNELS),
+    "share_other",
+    "n_channels",
+    # customer attributes
+    *CONSENT_COLUMNS,
+    "days_since_signup",
+    # events
+    *(c for t in EVENT_TYPES for c in (f"{t}_90d", f"days_since_{t}")),
+    "engagement_30d",
+    "engagement_prev_60d",
+    "engagement_trend",
+    "days_since_engagement",
+    # campaigns
+    "contacts_180d",
+    "days_since_contact",
+    "past_conversions",
+)
+_POSITION = {name: j for j, name in enumerate(FEATURE_COLUMNS)}
 
-def _day_index(values: pd.Series) -> np.ndarray:
-    """Dates as integer days since the epoch."""
-    return values.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
 
+class _FeatureMatrix:
+    """The output columns, preallocated so that the frame is built once without copies.
 
-def _codes(ids: pd.Series, universe: pd.Index) -> np.ndarray:
-    return universe.get_indexer(ids.to_numpy())
+    Building a DataFrame from a dict of 51 arrays costs a consolidation copy (and
+    fixed overhead per column); the groups below write into column views of one
+    float matrix instead. Every column must be written: :meth:`frame` checks it.
+    """
 
+    def __init__(self, n: int) -> None:
+        # Column-major: each feature column is contiguous, and the transposed matrix
+        # is exactly the block pandas stores, so no copy is made.
+        self.values = np.empty((n, len(FEATURE_COLUMNS)), order="F")
+        self._written: set[str] = set()
 
-def _last_before(codes: np.ndarray, age: np.ndarray, n: int) -> np.ndarray:
-    """Smallest age (days before the cut-off) per code; NaN where there is none."""
-    out = np.full(n, np.inf)
-    np.minimum.at(out, codes, age.astype(float))
-    out[np.isinf(out)] = np.nan
-    return out
+    def __setitem__(self, name: str, values: np.ndarray | float) -> None:
+        self.values[:, _POSITION[name]] = values
+        self._written.add(name)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[:, _POSITION[name]]
+
+    def frame(self, index: pd.Index) -> pd.DataFrame:
+        missing = [c for c in FEATURE_COLUMNS if c not in self._written]
+        if missing:
+            raise RuntimeError(f"feature columns never computed: {missing}")
+        return pd.DataFrame(self.values, index=index, columns=list(FEATURE_COLUMNS), copy=False)
 
 
 def build_features(tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFrame:
@@ -72,158 +142,215 @@ def build_features(tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFra
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``customer_id`` (sorted); float64 feature columns.
+        Indexed by ``customer_id`` (sorted); float64 columns ``FEATURE_COLUMNS``.
     """
-    cutoff = pd.Timestamp(as_of).normalize()
-    cut_day = np.int64(np.datetime64(cutoff.date(), "D").astype(np.int64))
-    daily = purchase_days(tables.transactions, cutoff)
-    universe = pd.Index(pd.unique(daily["customer_id"].to_numpy())).sort_values()
-    universe.name = "customer_id"
-    n = len(universe)
-    feats: dict[str, np.ndarray] = {}
+    return features_from_history(tables, purchase_history(tables.transactions, as_of))
 
-    # --- purchases and value (purchase days, refunds left out) ---------------------------
-    codes = _codes(daily["customer_id"], universe)
-    age = cut_day - _day_index(daily["day"])  # >= 1
-    amount = daily["amount"].to_numpy(dtype=float)
-    n_orders = np.bincount(codes, minlength=n).astype(float)
-    first_age = np.zeros(n, dtype=np.int64)
-    np.maximum.at(first_age, codes, age)
-    last_age = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(last_age, codes, age)
-    total = np.bincount(codes, weights=amount, minlength=n)
-    first_amount = np.bincount(
-        codes, weights=np.where(age == first_age[codes], amount, 0.0), minlength=n
-    )
+
+def features_from_history(tables: InputTables, history: PurchaseHistory) -> pd.DataFrame:
+    """:func:`build_features` from the encoded transactions (shared with the RFM summary).
+
+    ``history`` must be ``purchase_history(tables.transactions, as_of)``.
+    """
+    out = _FeatureMatrix(history.n_customers)
+    _purchase_features(history, out)
+    _return_features(history, out)
+    _channel_features(tables.transactions, history, out)
+    _customer_features(tables.customers, history, out)
+    _event_features(tables.events, history, out)
+    _campaign_features(tables.campaigns, history, out)
+    return out.frame(history.customers)
+
+
+def _purchase_features(h: PurchaseHistory, out: _FeatureMatrix) -> None:
+    """Order counts, timing and value from the purchase days (refunds left out)."""
+    n = h.n_customers
+    start = h.day_start
+    n_days = h.days_per_customer()
+    n_orders = n_days.astype(float)
+    first_age = h.day_age[start]  # sorted by day: a customer's first day is the oldest
+    last_age = h.day_age[start + n_days - 1]
+    amount = h.day_amount
+    total = sum_by(h.day_customer, amount, n)  # sequential, in day order (see _purchase_days)
     frequency = n_orders - 1
     span = (first_age - last_age).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_gap = np.where(frequency > 0, span / np.maximum(frequency, 1), np.nan)
-        feats["n_orders"] = n_orders
-        feats["frequency"] = frequency
-        feats["tenure_days"] = first_age.astype(float)
-        feats["recency_days"] = last_age.astype(float)
-        feats["mean_gap_days"] = mean_gap
-        feats["gap_ratio"] = last_age / mean_gap
-        feats["total_spend"] = total
-        feats["avg_order_value"] = total / n_orders
-        feats["monetary_value"] = np.where(
-            frequency > 0, (total - first_amount) / np.maximum(frequency, 1), 0.0
+        out["n_orders"] = n_orders
+        out["frequency"] = frequency
+        out["tenure_days"] = first_age
+        out["recency_days"] = last_age
+        out["mean_gap_days"] = mean_gap
+        out["gap_ratio"] = last_age / mean_gap
+        out["total_spend"] = total
+        out["avg_order_value"] = total / n_orders
+        out["monetary_value"] = np.where(
+            frequency > 0, (total - amount[start]) / np.maximum(frequency, 1), 0.0
         )
-    max_value = np.zeros(n)
-    np.maximum.at(max_value, codes, amount)
-    feats["max_order_value"] = max_value
+    out["max_order_value"] = (
+        np.maximum(np.maximum.reduceat(amount, start), 0.0) if len(amount) else np.zeros(n)
+    )
+    code, age = h.day_customer, h.day_age
     for w in ORDER_WINDOWS:
         inside = age <= w
-        feats[f"orders_{w}d"] = np.bincount(codes[inside], minlength=n).astype(float)
+        out[f"orders_{w}d"] = count_by(code, n, inside)
         if w in (90, 365):
-            feats[f"spend_{w}d"] = np.bincount(codes[inside], weights=amount[inside], minlength=n)
-    prev = (age > 90) & (age <= 180)
-    feats["orders_prev_90d"] = np.bincount(codes[prev], minlength=n).astype(float)
-    feats["trend_orders_90d"] = feats["orders_90d"] - feats["orders_prev_90d"]
+            out[f"spend_{w}d"] = sum_by(code, amount, n, inside)
+    out["orders_prev_90d"] = count_by(code, n, (age > 90) & (age <= 180))
+    out["trend_orders_90d"] = out["orders_90d"] - out["orders_prev_90d"]
 
-    # --- returns and channels (raw rows) ------------------------------------------------
-    tx = tables.transactions
-    before = (tx["order_date"] < cutoff).to_numpy()
-    tx_codes = _codes(tx["customer_id"][before], universe)
-    known = tx_codes >= 0
-    tx_codes = tx_codes[known]
-    tx_amount = tx["amount"].to_numpy(dtype=float)[before][known]
-    tx_age = cut_day - _day_index(tx["order_date"][before])[known]
-    refund = tx_amount < 0
-    n_returns = np.bincount(tx_codes[refund], minlength=n).astype(float)
-    feats["n_returns"] = n_returns
-    feats["return_rate"] = n_returns / n_orders
-    feats["return_amount"] = -np.bincount(tx_codes[refund], weights=tx_amount[refund], minlength=n)
-    feats["days_since_return"] = _last_before(tx_codes[refund], tx_age[refund], n)
-    sale = tx_amount > 0
-    n_sales = np.maximum(np.bincount(tx_codes[sale], minlength=n), 1).astype(float)
-    channel = tx["channel"].to_numpy()[before][known]
-    used = np.zeros(n)
-    seen = np.zeros(n, dtype=float)
-    for ch in CHANNELS:
-        hit = sale & (channel == ch)
-        cnt = np.bincount(tx_codes[hit], minlength=n).astype(float)
-        feats[f"share_{ch}"] = cnt / n_sales
-        used += cnt > 0
-        seen += cnt
-    other = np.bincount(tx_codes[sale], minlength=n) - seen
-    feats["share_other"] = other / n_sales
-    feats["n_channels"] = used + (other > 0)
 
-    # --- customer attributes ------------------------------------------------------------
-    cust = tables.customers
-    for c in CONSENT_COLUMNS:
-        feats[c] = np.zeros(n)
-    feats["days_since_signup"] = np.full(n, np.nan)
-    if cust is not None and len(cust):
-        c_codes = _codes(cust["customer_id"], universe)
-        ok = c_codes >= 0
-        for c in CONSENT_COLUMNS:
-            feats[c][c_codes[ok]] = cust[c].to_numpy(dtype=float)[ok]
-        signup = cust["signup_date"]
-        has = ok & signup.notna().to_numpy() & (signup < cutoff).to_numpy()
-        feats["days_since_signup"][c_codes[has]] = (cut_day - _day_index(signup[has])).astype(float)
+def _return_features(h: PurchaseHistory, out: _FeatureMatrix) -> None:
+    """Refund rows (negative amounts): how many, how much, how recent."""
+    n = h.n_customers
+    code = h.refund_customer
+    n_returns = count_by(code, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["n_returns"] = n_returns
+        out["return_rate"] = n_returns / out["n_orders"]
+    out["return_amount"] = -sum_by(code, h.refund_amount, n)
+    out["days_since_return"] = min_by(code, h.refund_age, n)
 
-    # --- events -------------------------------------------------------------------------
-    ev = tables.events
-    ev_codes = np.empty(0, dtype=np.int64)
-    ev_age = np.empty(0, dtype=np.int64)
-    ev_type = np.empty(0, dtype=object)
-    if ev is not None and len(ev):
-        keep = (ev["event_date"] < cutoff).to_numpy()
-        ev_codes = _codes(ev["customer_id"][keep], universe)
-        ok = ev_codes >= 0
-        ev_codes = ev_codes[ok]
-        ev_age = (cut_day - _day_index(ev["event_date"][keep]))[ok]
-        ev_type = ev["event_type"].to_numpy()[keep][ok]
-    for t in EVENT_TYPES:
-        hit = ev_type == t
-        recent = hit & (ev_age <= 90)
-        feats[f"{t}_90d"] = np.bincount(ev_codes[recent], minlength=n).astype(float)
-        feats[f"days_since_{t}"] = _last_before(ev_codes[hit], ev_age[hit], n)
-    engaged = np.isin(ev_type, ENGAGEMENT_TYPES)
-    e30 = np.bincount(ev_codes[engaged & (ev_age <= 30)], minlength=n).astype(float)
-    e_prev = np.bincount(ev_codes[engaged & (ev_age > 30) & (ev_age <= 90)], minlength=n).astype(
-        float
+
+def _channel_features(transactions: pd.DataFrame, h: PurchaseHistory, out: _FeatureMatrix) -> None:
+    """Share of sale rows (positive amounts) per channel, and how many channels were used."""
+    n = h.n_customers
+    n_slots = len(CHANNELS) + 1  # last slot: any other channel
+    counts = np.zeros(n * n_slots, dtype=np.int64)
+    channel = transactions["channel"].to_numpy()
+    for part in row_chunks(len(h.sale_position)):
+        slot = _slots(channel[h.sale_position[part]], CHANNELS)
+        counts += np.bincount(h.sale_customer[part] * n_slots + slot, minlength=n * n_slots)
+    per_channel = counts.reshape(n, n_slots)
+    n_sales = np.maximum(per_channel.sum(axis=1), 1).astype(float)
+    for j, ch in enumerate(CHANNELS):
+        out[f"share_{ch}"] = per_channel[:, j] / n_sales
+    out["share_other"] = per_channel[:, -1] / n_sales
+    out["n_channels"] = (per_channel > 0).sum(axis=1)
+
+
+def _customer_features(
+    customers: pd.DataFrame | None, h: PurchaseHistory, out: _FeatureMatrix
+) -> None:
+    """Consent flags (0 when unknown) and days since signup (NaN when unknown or later)."""
+    n = h.n_customers
+    consent = np.zeros((n, len(CONSENT_COLUMNS)))
+    since_signup = np.full(n, np.nan)
+    if customers is not None and len(customers):
+        code = h.encode(customers["customer_id"].to_numpy())
+        ok = code >= 0
+        for j, c in enumerate(CONSENT_COLUMNS):
+            consent[code[ok], j] = customers[c].to_numpy(dtype=float)[ok]
+        signup = day_numbers(customers["signup_date"])
+        has = ok & (signup < h.cut_day)
+        since_signup[code[has]] = h.cut_day - signup[has]
+    for j, c in enumerate(CONSENT_COLUMNS):
+        out[c] = consent[:, j]
+    out["days_since_signup"] = since_signup
+
+
+def _event_features(events: pd.DataFrame | None, h: PurchaseHistory, out: _FeatureMatrix) -> None:
+    """Per event type: count in the last 90 days and days since the last one; engagement.
+
+    Event types are hashed once into small integer slots; counts and last dates of
+    all types then come from one 2-D ``bincount`` / ``minimum.at`` over
+    (customer, type) instead of one pass over the rows per type. Events are the
+    largest table, so they are read in chunks of rows (totals are simply added up).
+    """
+    n = h.n_customers
+    n_slots = len(EVENT_TYPES) + 1  # last slot: unknown types
+    engaged_slots = [EVENT_TYPES.index(t) for t in ENGAGEMENT_TYPES]
+    is_engaged = np.zeros(n_slots, dtype=bool)
+    is_engaged[engaged_slots] = True
+    recent = np.zeros(n * n_slots)  # events in the last 90 days per (customer, type)
+    youngest = np.full(n * n_slots, np.inf)  # days since the last one; inf: never
+    e30 = np.zeros(n)
+    for chunk in _table_chunks(events):
+        code, age, row = _rows_before(chunk, "event_date", h)
+        slot = _slots(chunk["event_type"].to_numpy()[row], EVENT_TYPES)
+        cell = code * n_slots + slot
+        recent += np.bincount(cell[age <= 90], minlength=n * n_slots)
+        np.minimum.at(youngest, cell, age.astype(float))
+        e30 += np.bincount(code[is_engaged[slot] & (age <= 30)], minlength=n)
+    youngest[np.isinf(youngest)] = np.nan
+    counts, last = recent.reshape(n, n_slots), youngest.reshape(n, n_slots)
+    for j, t in enumerate(EVENT_TYPES):
+        out[f"{t}_90d"] = counts[:, j]
+        out[f"days_since_{t}"] = last[:, j]
+    e_prev = counts[:, engaged_slots].sum(axis=1) - e30  # 30 < age <= 90
+    out["engagement_30d"] = e30
+    out["engagement_prev_60d"] = e_prev
+    out["engagement_trend"] = e30 - e_prev / 2.0
+    with np.errstate(invalid="ignore"):
+        out["days_since_engagement"] = np.fmin.reduce(last[:, engaged_slots], axis=1)
+
+
+def _campaign_features(
+    campaigns: pd.DataFrame | None, h: PurchaseHistory, out: _FeatureMatrix
+) -> None:
+    """Treated contacts before the cut-off: recent count, days since the last, conversions."""
+    n = h.n_customers
+    code, age, row = _rows_before(campaigns, "sent_date", h, also="treated")
+    converted = (
+        campaigns["converted"].to_numpy()[row].astype(bool)
+        if campaigns is not None and len(row)
+        else np.zeros(0, dtype=bool)
     )
-    feats["engagement_30d"] = e30
-    feats["engagement_prev_60d"] = e_prev
-    feats["engagement_trend"] = e30 - e_prev / 2.0
-    feats["days_since_engagement"] = _last_before(ev_codes[engaged], ev_age[engaged], n)
-
-    # --- past campaign contacts ---------------------------------------------------------
-    camp = tables.campaigns
-    feats["contacts_180d"] = np.zeros(n)
-    feats["days_since_contact"] = np.full(n, np.nan)
-    feats["past_conversions"] = np.zeros(n)
-    if camp is not None and len(camp):
-        keep = ((camp["sent_date"] < cutoff) & camp["treated"]).to_numpy()
-        cc = _codes(camp["customer_id"][keep], universe)
-        ok = cc >= 0
-        cc = cc[ok]
-        c_age = (cut_day - _day_index(camp["sent_date"][keep]))[ok]
-        feats["contacts_180d"] = np.bincount(cc[c_age <= 180], minlength=n).astype(float)
-        feats["days_since_contact"] = _last_before(cc, c_age, n)
-        conv = camp["converted"].to_numpy()[keep][ok].astype(bool)
-        feats["past_conversions"] = np.bincount(cc[conv], minlength=n).astype(float)
-
-    return pd.DataFrame(feats, index=universe)
+    out["contacts_180d"] = count_by(code, n, age <= 180)
+    out["days_since_contact"] = min_by(code, age, n)
+    out["past_conversions"] = count_by(code, n, converted)
 
 
-FEATURE_COLUMNS: tuple[str, ...] = tuple(
-    build_features(
-        InputTables(
-            transactions=pd.DataFrame(
-                {
-                    "customer_id": ["x"],
-                    "order_date": [pd.Timestamp("2000-01-01")],
-                    "amount": [1.0],
-                    "channel": ["online"],
-                }
-            )
-        ),
-        "2000-01-02",
-    ).columns
-)
-"""Names and order of the behavioural feature columns."""
+def _rows_before(
+    table: pd.DataFrame | None,
+    date_column: str,
+    h: PurchaseHistory,
+    also: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of ``table`` dated before the cut-off that belong to the history's customers.
+
+    Returns ``(customer code, age in days, row position)``; empty arrays when the
+    table is missing or empty. ``also`` names a boolean column the rows must also
+    satisfy (e.g. ``treated``).
+    """
+    empty = np.empty(0, dtype=np.intp)
+    if table is None or len(table) == 0:
+        return empty, empty.astype(np.int64), empty
+    day = day_numbers(table[date_column])
+    keep = day < h.cut_day
+    if also is not None:
+        keep &= table[also].to_numpy(dtype=bool)
+    row = np.flatnonzero(keep)
+    code = h.encode(table["customer_id"].to_numpy()[row])
+    known = code >= 0
+    if not known.all():
+        row, code = row[known], code[known]
+    return code, h.cut_day - day[row], row
+
+
+def _table_chunks(table: pd.DataFrame | None) -> Iterator[pd.DataFrame]:
+    """``table`` in slices of ``row_chunks`` rows (itself when it fits in one, none if empty)."""
+    if table is None or len(table) == 0:
+        return
+    parts = list(row_chunks(len(table)))
+    if len(parts) == 1:
+        yield table  # no slicing cost for a table that fits in one chunk
+    else:
+        for part in parts:
+            yield table.iloc[part]
+
+
+def _slots(values: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Index of each value in ``names``; ``len(names)`` for anything else (or missing).
+
+    Many values are hashed once (``pd.factorize``) and only the distinct ones are
+    compared with ``names``: one pass over millions of strings instead of one per
+    name. A few values (one customer's rows) are looked up in a dict directly.
+    """
+    lookup = {name: j for j, name in enumerate(names)}
+    other = len(names)
+    if len(values) <= DICT_LOOKUP_MAX:
+        return np.fromiter((lookup.get(v, other) for v in values), np.intp, len(values))
+    codes, uniques = pd.factorize(values)
+    slot_of = np.array([lookup.get(u, other) for u in uniques] + [other], dtype=np.intp)
+    return slot_of[codes]  # code -1 (missing) takes the last entry: other

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnml.features.rfm import purchase_days
+from churnml.features.grouping import cutoff_day, day_numbers
 
 
 def churn_labels(
@@ -21,17 +21,17 @@ def churn_labels(
 
     Returns a ``float`` Series named ``churned`` indexed by ``customer_id`` (the
     same customers as :func:`churnml.features.build_features` at ``cutoff``).
+    A purchase is a row with a non-negative amount, as in the RFM summary.
     """
-    start = pd.Timestamp(cutoff).normalize()
-    end = start + pd.Timedelta(days=window_days)
-    history = purchase_days(transactions, start)
-    universe = pd.Index(pd.unique(history["customer_id"].to_numpy())).sort_values()
-    future = purchase_days(transactions, end)
-    future = future.loc[future["day"] >= start]
-    bought = universe.isin(pd.unique(future["customer_id"].to_numpy()))
-    return pd.Series(
-        np.where(bought, 0.0, 1.0), index=universe.rename("customer_id"), name="churned"
-    )
+    start = cutoff_day(cutoff)
+    day = day_numbers(transactions["order_date"])
+    purchase = transactions["amount"].to_numpy(dtype=float) >= 0
+    ids = transactions["customer_id"].to_numpy()
+    _, seen = pd.factorize(ids[purchase & (day < start)])  # missing ids belong to nobody
+    customers = pd.Index(np.sort(seen), name="customer_id")
+    in_window = purchase & (day >= start) & (day < start + window_days)
+    bought = customers.isin(ids[in_window])
+    return pd.Series(np.where(bought, 0.0, 1.0), index=customers, name="churned")
 
 
 def rolling_cutoffs(

@@ -30,6 +30,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from churnml.features.history import PurchaseHistory, purchase_history
+
 TimeUnit = Literal["D", "W"]
 _DAYS_PER_UNIT: dict[str, float] = {"D": 1.0, "W": 7.0}
 
@@ -77,42 +79,36 @@ def rfm_summary(
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``customer_id``; columns ``frequency``, ``recency``, ``T``,
+        Indexed by ``customer_id`` (sorted); columns ``frequency``, ``recency``, ``T``,
         ``monetary_value``. Customers without a purchase before ``as_of`` are absent.
     """
-    unit = days_per_unit(time_unit)
-    cutoff = pd.Timestamp(as_of).normalize()
-    daily = purchase_days(transactions, cutoff)
-    return _summarise(daily, cutoff, unit)
+    unit = days_per_unit(time_unit)  # fail on a bad unit before any work
+    return _summarise(purchase_history(transactions, as_of), unit)
 
 
-def _summarise(daily: pd.DataFrame, cutoff: pd.Timestamp, unit: float) -> pd.DataFrame:
-    codes, uniques = pd.factorize(daily["customer_id"], sort=True)
-    n = len(uniques)
-    day_ns = daily["day"].to_numpy(dtype="datetime64[D]").astype(np.int64)
-    amount = daily["amount"].to_numpy(dtype=float)
-    first = np.full(n, np.iinfo(np.int64).max)
-    last = np.full(n, np.iinfo(np.int64).min)
-    np.minimum.at(first, codes, day_ns)
-    np.maximum.at(last, codes, day_ns)
-    count = np.bincount(codes, minlength=n)
-    total = np.bincount(codes, weights=amount, minlength=n)
-    # The first purchase day's amount is excluded from monetary value (repeat purchases only).
-    is_first = day_ns == first[codes]
-    first_amount = np.bincount(codes[is_first], weights=amount[is_first], minlength=n)
-    frequency = count - 1
+def rfm_from_history(history: PurchaseHistory, time_unit: TimeUnit = "D") -> pd.DataFrame:
+    """:func:`rfm_summary` of an already encoded history (shared with the features)."""
+    return _summarise(history, days_per_unit(time_unit))
+
+
+def _summarise(history: PurchaseHistory, unit: float) -> pd.DataFrame:
+    """The four RFM columns from the purchase days (sorted by customer, then day)."""
+    start = history.day_start
+    n_days = history.days_per_customer()
+    first_age = history.day_age[start]  # the first purchase day is the oldest
+    last_age = history.day_age[start + n_days - 1]
+    amount = history.day_amount
+    total = np.bincount(history.day_customer, weights=amount, minlength=len(start))
+    frequency = n_days - 1
+    # Monetary value is the mean of the repeat purchase days: the first day is left out.
     with np.errstate(invalid="ignore", divide="ignore"):
-        monetary = np.where(frequency > 0, (total - first_amount) / np.maximum(frequency, 1), 0.0)
-    end_day = np.int64(
-        (cutoff - pd.Timedelta(days=1)).to_datetime64().astype("datetime64[D]").astype(np.int64)
-    )
-    out = pd.DataFrame(
+        monetary = np.where(frequency > 0, (total - amount[start]) / np.maximum(frequency, 1), 0.0)
+    return pd.DataFrame(
         {
             "frequency": frequency.astype(np.int64),
-            "recency": (last - first) / unit,
-            "T": (end_day - first) / unit,
+            "recency": (first_age - last_age) / unit,
+            "T": (first_age - 1) / unit,  # to the last observed day, the cut-off's eve
             "monetary_value": monetary,
         },
-        index=pd.Index(uniques, name="customer_id"),
+        index=history.customers,
     )
-    return out

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from churnml.data.contract import InputTables
-from churnml.features import FEATURE_COLUMNS, build_features, rfm_summary
+from churnml.features import (
+    FEATURE_COLUMNS,
+    features_from_history,
+    purchase_history,
+    rfm_from_history,
+)
 
 if TYPE_CHECKING:
     from churnml.models.ltv import LTVModel
@@ -69,17 +75,34 @@ def model_inputs(
         followed by those of ``LTV_COLUMNS``; every column in ``CHURN_FEATURES`` is
         present. Empty (with these columns) when nobody has a purchase before ``as_of``.
     """
-    cutoff = pd.Timestamp(as_of).normalize()
-    feats = build_features(tables, cutoff)
+    # The transactions are encoded once and shared by the features and the RFM summary:
+    # they are the same customers, and the encoding is most of the cost.
+    history = purchase_history(tables.transactions, as_of)
+    feats = features_from_history(tables, history)
     if feats.empty:
         return pd.DataFrame(
             columns=[*FEATURE_COLUMNS, *LTV_COLUMNS], index=feats.index, dtype=float
         )
-    rfm = rfm_summary(tables.transactions, cutoff, time_unit=ltv.time_unit)
+    rfm = rfm_from_history(history, time_unit=ltv.time_unit)
     pred = ltv.predict(rfm, horizon_days=horizon_days, churn_window_days=churn_window_days)
     missing = [c for c in LTV_FEATURES if c not in pred.columns]
     if missing:
         raise ValueError(f"LTVModel.predict did not return {missing}")
-    pred = pred.reindex(feats.index)
-    out = feats.join(pred[[c for c in LTV_COLUMNS if c in pred.columns]].astype(float))
-    return out
+    return _append_predictions(feats, pred)
+
+
+def _append_predictions(feats: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
+    """``feats`` followed by the ``LTV_COLUMNS`` of ``pred`` (as float), aligned on the index.
+
+    One matrix and one DataFrame instead of ``DataFrame.join``: the same result with a
+    fraction of pandas' fixed cost, which matters when scoring one customer per request.
+    """
+    ltv_columns = [c for c in LTV_COLUMNS if c in pred.columns]
+    if not pred.index.equals(feats.index):
+        pred = pred.reindex(feats.index)
+    # Column-major, like the block pandas stores: each column stays contiguous.
+    values = np.empty((len(feats), feats.shape[1] + len(ltv_columns)), order="F")
+    values[:, : feats.shape[1]] = feats.to_numpy(dtype=float)
+    chosen = pred if list(pred.columns) == ltv_columns else pred[ltv_columns]
+    values[:, feats.shape[1] :] = chosen.to_numpy(dtype=float)
+    return pd.DataFrame(values, index=feats.index, columns=[*feats.columns, *ltv_columns])

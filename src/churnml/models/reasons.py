@@ -417,8 +417,10 @@ class ReasonCodes:
         """
         encode = json.encoder.encode_basestring_ascii
         names = {name: encode(name) for name in np.unique(self.features).tolist()}
-        values = np.round(self.values, digits).tolist()
-        contribs = np.round(self.contributions, digits).tolist()
+        # Python's round (correctly rounded), not np.round (scale, round, unscale),
+        # which differs in the last digit for some values.
+        values = [[round(v, digits) for v in row] for row in self.values.tolist()]
+        contribs = [[round(v, digits) for v in row] for row in self.contributions.tolist()]
         out: list[str] = []
         for row_names, row_values, row_contribs, texts in zip(
             self.features.tolist(), values, contribs, self.descriptions, strict=True
