@@ -189,7 +189,7 @@ def breakdown(
         setattr(contract, name, timed(f"contract.{name}", getattr(contract, name)))
     scorer_module.model_inputs = timed("features + LTV (model_inputs)", scorer_module.model_inputs)
     bundle.churn.predict_proba = timed("churn probability", bundle.churn.predict_proba)
-    bundle.churn.explain = timed("reason codes (TreeSHAP)", bundle.churn.explain)
+    bundle.churn.reason_codes = timed("reason codes (TreeSHAP)", bundle.churn.reason_codes)
     bundle.uplift.predict = timed("uplift", bundle.uplift.predict)
     scorer.policy.decide = timed("policy (guardrails, control group)", scorer.policy.decide)
     gc.collect()
@@ -234,7 +234,7 @@ def breakdown(
     return "\n".join(lines)
 
 
-def start_local_server(workers: int, home: Path, customers: int) -> Any:
+def start_local_server(workers: int | None, home: Path, customers: int) -> Any:
     """Train a model into ``home`` and start ``bentoml serve`` on a free loopback port."""
     os.environ["CHURNML_HOME"] = str(home)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -274,7 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="a running service on loopback (default: start one)")
     parser.add_argument("--api-key", default=os.environ.get("CHURNML_API_KEY"))
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per phase")
-    parser.add_argument("--workers", type=int, default=1, help="server workers when starting one")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server workers when starting one (default: the service's, one per CPU)",
+    )
     parser.add_argument(
         "--customers", type=int, default=1500, help="simulated customers (training and load)"
     )
@@ -357,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nMachine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; load average at the end "
-        f"{os.getloadavg()[0]:.1f}; {args.workers} server worker(s); client on the same machine.\n"
+        f"{os.getloadavg()[0]:.1f}; {args.workers or 'one per CPU'} server worker(s); client on the same machine.\n"
     )
     print(
         "| phase | concurrency | requests | errors | req/s | customers/s | p50 ms | p90 ms | p99 ms | max ms |"

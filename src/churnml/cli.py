@@ -382,7 +382,7 @@ def serve(
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes (default 1).")
+        int | None, typer.Option(min=1, help="Worker processes (default: one per CPU).")
     ] = None,
 ) -> None:
     """Start the BentoML HTTP service (API key from $CHURNML_API_KEY, if set)."""

@@ -64,7 +64,8 @@ def serve(
         Prefer the environment variable: a command-line argument is visible to
         other users of the machine.
     workers
-        Worker processes (default ``CHURNML_WORKERS`` or 1), each with its own model copy.
+        Worker processes (default ``CHURNML_WORKERS``, else one per CPU), each with its own
+        model copy.
     """
     command = serve_command(host, port)
     env = serve_environment(model_uri, api_key, workers)
