@@ -416,18 +416,18 @@ class ReasonCodes:
         round trip cost more than the TreeSHAP values themselves.
         """
         encode = json.encoder.encode_basestring_ascii
-        names = {name: encode(name) for name in np.unique(self.features).tolist()}
-        # Python's round (correctly rounded), not np.round (scale, round, unscale),
-        # which differs in the last digit for some values.
-        values = [[round(v, digits) for v in row] for row in self.values.tolist()]
-        contribs = [[round(v, digits) for v in row] for row in self.contributions.tolist()]
+        names = {name: encode(name) for name in set(self.features.ravel().tolist())}
         out: list[str] = []
         for row_names, row_values, row_contribs, texts in zip(
-            self.features.tolist(), values, contribs, self.descriptions, strict=True
+            self.features.tolist(),
+            self.values.tolist(),
+            self.contributions.tolist(),
+            self.descriptions,
+            strict=True,
         ):
             items = [
-                f'{{"feature":{names[name]},"value":{_json_number(value)},'
-                f'"contribution":{_json_number(contrib)},"description":{encode(text)}}}'
+                f'{{"feature":{names[name]},"value":{_json_number(value, digits)},'
+                f'"contribution":{_json_number(contrib, digits)},"description":{encode(text)}}}'
                 for name, value, contrib, text in zip(
                     row_names, row_values, row_contribs, texts, strict=True
                 )
@@ -436,13 +436,17 @@ class ReasonCodes:
         return out
 
 
-def _json_number(x: float) -> str:
-    """``x`` as :func:`json.dumps` writes it, NaN as ``null`` (a missing value)."""
+def _json_number(x: float, digits: int) -> str:
+    """``round(x, digits)`` as :func:`json.dumps` writes it, NaN as ``null`` (missing).
+
+    Python's ``round`` (correctly rounded), not ``np.round`` (scale, round, unscale),
+    which differs in the last digit for some values.
+    """
+    if math.isfinite(x):
+        return repr(round(x, digits))
     if x != x:
         return "null"
-    if x in (math.inf, -math.inf):
-        return "Infinity" if x > 0 else "-Infinity"
-    return repr(x)
+    return "Infinity" if x > 0 else "-Infinity"
 
 
 def top_reasons(
@@ -474,10 +478,10 @@ def top_reasons(
     rows = np.arange(len(data))[:, None]
     names = np.asarray(feature_names, dtype=object)
     positions = {name: j for j, name in enumerate(feature_names)}
-    texts = [
-        [describe(feature_names[j], _LazyRow(data[i], positions)) for j in top_i]
-        for i, top_i in enumerate(top.tolist())
-    ]
+    texts = []
+    for i, top_i in enumerate(top.tolist()):
+        row = _LazyRow(data[i], positions)  # the templates read a few values each
+        texts.append([describe(feature_names[j], row) for j in top_i])
     return ReasonCodes(
         features=names[top],
         values=np.asarray(data[rows, top], dtype=np.float64),
