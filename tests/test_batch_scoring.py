@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from churnml.data.contract import CONSENT_COLUMNS, validate_tables
@@ -21,6 +22,7 @@ from churnml.datasets import simulate
 from churnml.errors import ChurnmlError, DataValidationError
 from churnml.scoring.batch import (
     BatchSummary,
+    InputSource,
     bucket_of,
     clean_stale_spills,
     score_files,
@@ -212,6 +214,161 @@ def test_bad_input_fails_with_every_problem_and_writes_nothing(
     assert "transactions.amount: not a number [3 rows: 5, 2501, 7001]" in str(info.value)
     assert list(out_dir.iterdir()) == []
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def _broken_inputs(data: dict[str, Any], folder: Path, case: str) -> list[Path]:
+    """Inputs with problems, as text: transactions and events in Parquet files of many
+    small row groups (validated in ranges by parallel workers), customers in Parquet
+    (read in batches of ``batch_rows``, unlike a small CSV file) and campaigns in CSV.
+    """
+    frames = {name: pd.read_csv(data["dir"] / f"{name}.csv", dtype=str) for name in TABLES}
+    customers = frames["customers"]
+    if case == "every table":
+        frames["transactions"].loc[[4, 2_500, 7_000], "amount"] = "twelve"
+        frames["transactions"].loc[[9_000], "order_date"] = "2024-02-31"
+        frames["customers"].loc[[10, 20], "signup_date"] = "yesterday"
+        frames["events"].loc[[3, 15_000], "event_date"] = "2024-13-01"
+    elif case == "unreadable row group":
+        frames["transactions"].loc[[4, 2_500, 9_000], "amount"] = "twelve"
+    elif case == "empty table":
+        frames["campaigns"] = frames["campaigns"].iloc[:0]
+    else:  # "duplicate only": in another batch, so only the check across buckets finds it
+        frames["customers"] = pd.concat([customers, customers.iloc[[3]]], ignore_index=True)
+    out = []
+    for name in TABLES:
+        path = folder / (f"{name}.csv" if name == "campaigns" else f"{name}.parquet")
+        if name == "campaigns":
+            frames[name].to_csv(path, index=False)
+        else:
+            frames[name].to_parquet(path, index=False, row_group_size=500)
+        out.append(path)
+    if case == "every table":  # and the campaigns reader fails on an unclosed quote
+        with open(folder / "campaigns.csv", "a") as fh:
+            fh.write('C1,"K2,2024\n')
+    if case == "unreadable row group":  # rows 6,001-6,500: a sequential read stops there
+        meta = pq.ParquetFile(out[0]).metadata
+        raw = bytearray(out[0].read_bytes())
+        page = meta.row_group(12).column(0).data_page_offset
+        raw[page : page + 64] = b"\xff" * 64
+        out[0].write_bytes(bytes(raw))
+    return out
+
+
+@pytest.mark.parametrize(
+    "case", ["every table", "unreadable row group", "empty table", "duplicate only"]
+)
+def test_tables_validated_in_parallel_report_the_same_problems(
+    case: str, data: dict[str, Any], bundle: ModelBundle, tmp_path: Path
+) -> None:
+    inputs = _broken_inputs(data, tmp_path, case)
+    errors = {}
+    for workers in (1, 2):
+        out_dir = tmp_path / f"out{workers}"
+        out_dir.mkdir()
+        with pytest.raises(DataValidationError) as info:
+            score_files(
+                *inputs,
+                as_of=AS_OF,
+                output=out_dir / "scores.parquet",
+                bundle=bundle,
+                chunk_customers=150,
+                batch_rows=250,
+                progress=False,
+                work_dir=tmp_path / "work",
+                workers=workers,
+            )
+        errors[workers] = info.value
+        assert list(out_dir.iterdir()) == []
+    assert errors[2].problems == errors[1].problems
+    assert str(errors[2]) == str(errors[1])
+    tables = [p.table for p in errors[1].problems]
+    assert tables == sorted(tables, key=TABLES.index)
+    text = str(errors[1])
+    if case == "every table":
+        assert set(tables) == set(TABLES)
+        assert "transactions.amount: not a number [3 rows: 5, 2501, 7001]" in text
+        assert "events.event_date" in text and "[2 rows: 4, 15001]" in text
+        assert "campaigns.*: cannot read campaigns.csv" in text
+    elif case == "unreadable row group":  # row 9,001 is never read
+        assert "transactions.amount: not a number [2 rows: 5, 2501]" in text
+        assert "transactions.*: cannot read transactions.parquet" in text
+    elif case == "empty table":
+        assert text.endswith("campaigns.*: the table is empty")
+        assert len(errors[1].problems) == 1
+    else:
+        (duplicate,) = errors[1].problems
+        assert "duplicate" in duplicate.message
+        assert duplicate.rows == (len(data["sim"].customers) + 1,)
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_tables_validated_in_parallel_give_the_same_scores(
+    data: dict[str, Any], bundle: ModelBundle, tmp_path: Path
+) -> None:
+    # Parquet files of many row groups: transactions and events are validated in ranges.
+    inputs = []
+    for name in TABLES:
+        inputs.append(tmp_path / f"{name}.parquet")
+        getattr(data["sim"], name).to_parquet(inputs[-1], index=False, row_group_size=700)
+    summaries, scores = {}, {}
+    for workers in (1, 2):
+        out = tmp_path / f"scores{workers}.parquet"
+        summaries[workers] = score_files(
+            *inputs,
+            as_of=AS_OF,
+            output=out,
+            bundle=bundle,
+            chunk_customers=150,
+            batch_rows=300,
+            progress=workers > 1,  # the bar of tables validated in worker processes
+            workers=workers,
+        )
+        scores[workers] = pd.read_parquet(out)
+    assert summaries[2].input_rows == summaries[1].input_rows
+    assert summaries[1].input_rows == {name: len(getattr(data["sim"], name)) for name in TABLES}
+    assert summaries[2].buckets == summaries[1].buckets >= 4
+    assert scores[2]["customer_id"].tolist() == scores[1]["customer_id"].tolist()
+    assert_same_scores(scores[2], scores[1])
+
+
+def test_orders_split_over_parallel_ranges_are_merged_like_the_validator(
+    bundle: ModelBundle, tmp_path: Path
+) -> None:
+    sim = simulate(120, seed=9)
+    tx = sim.transactions
+    # Every order becomes two lines in different ranges, read by different workers.
+    first, second = tx.copy(), tx.copy()
+    first["amount"] = (tx["amount"] * 0.25).round(2)
+    second["amount"] = tx["amount"] - first["amount"]
+    second["order_date"] = tx["order_date"] + pd.Timedelta(hours=1)
+    lines = pd.concat([first, second], ignore_index=True)
+    lines.to_parquet(tmp_path / "tx.parquet", index=False, row_group_size=200)
+    out = tmp_path / "scores.parquet"
+    score_files(
+        tmp_path / "tx.parquet",
+        as_of=AS_OF,
+        output=out,
+        bundle=bundle,
+        chunk_customers=40,
+        batch_rows=150,
+        progress=False,
+        workers=2,
+    )
+    want = Scorer(bundle).score(validate_tables(lines), AS_OF)
+    assert_same_scores(pd.read_parquet(out), want)
+
+
+def test_parquet_ranges_cover_every_row_once_in_order(tmp_path: Path) -> None:
+    folder = tmp_path / "tx"
+    folder.mkdir()
+    frame = pd.DataFrame({"customer_id": [f"C{i}" for i in range(2_500)], "row": range(2_500)})
+    frame.iloc[:1_000].to_parquet(folder / "part-0.parquet", row_group_size=300)
+    frame.iloc[1_000:].to_parquet(folder / "part-1.parquet", row_group_size=400)
+    source = InputSource.open("transactions", folder)
+    ranges = source.ranges(700)  # row groups of 300, 300, 300, 100 | 400, 400, 400, 300
+    assert [part.first_row for part in ranges] == [0, 900, 1_800]
+    rows = [pd.concat(part.batches(250))["row"].tolist() for part in ranges]
+    assert rows == [list(range(0, 900)), list(range(900, 1_800)), list(range(1_800, 2_500))]
 
 
 def test_failed_run_keeps_the_previous_output(

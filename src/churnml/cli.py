@@ -315,7 +315,7 @@ def score(
         int | None,
         typer.Option(
             min=1,
-            help="pandas engine: processes scoring chunks in parallel (default: one per CPU).",
+            help="pandas engine: processes validating and scoring in parallel (default: one per CPU).",
         ),
     ] = None,
     publish: Annotated[

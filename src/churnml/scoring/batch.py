@@ -12,16 +12,20 @@ pass 1 (validate and spill)
     every problem of every table, as :func:`churnml.data.load_tables` would. The
     validated rows are spilled to ``N`` bucket files (Arrow IPC, lz4) by a
     stable hash of ``customer_id``, so all rows of a customer, from every table,
-    land in the same bucket. The rules that span rows are then completed: a
-    duplicated customer is found in its bucket (with its global row number).
-    Nothing is written to the destination before this pass has succeeded.
+    land in the same bucket. With several ``workers``, ranges of the inputs
+    (whole Parquet row groups; a CSV file, and the customers table, is one range)
+    are validated at the same time by a process pool, each range spilled to
+    bucket files of its own; problems and rows are merged back in table and file
+    order. The rules that span rows are then completed: a duplicated customer is
+    found in its bucket (with its global row number). Nothing is written to the
+    destination before this pass has succeeded.
 pass 2 (score)
     One bucket of every table at a time is loaded, rows of one order that
     straddled two input batches are merged as the validator merges them, and
     :meth:`Scorer.score` scores the bucket; its rows are appended to the output.
 
 ``N`` grows with the input (about ``chunk_customers`` customers per bucket,
-estimated from the customers table or from the first batch of transactions), so
+set before pass 1 from the customers table or first batch of transactions), so
 peak memory stays flat when the input grows. The output is written to an
 anonymous temporary file in the destination folder (``O_TMPFILE`` on Linux;
 a hidden ``.partial`` file elsewhere) and linked into place only when complete:
@@ -51,8 +55,8 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -325,12 +329,18 @@ def _reader_problem(table: str, path: Path, err: BaseException) -> Problem:
 
 @dataclass(frozen=True)
 class InputSource:
-    """One input table on disk: a CSV file (optionally compressed) or Parquet file(s)."""
+    """One input table on disk: a CSV file (optionally compressed) or Parquet file(s).
+
+    A range of a Parquet input (:meth:`ranges`) reads only ``row_groups`` of its
+    ``files`` (one tuple per file) and numbers its rows from ``first_row``.
+    """
 
     table: str
     path: Path
     fmt: str
     files: tuple[Path, ...]
+    row_groups: tuple[tuple[int, ...], ...] | None = None
+    first_row: int = 0
 
     @classmethod
     def open(cls, table: str, path: PathLike) -> InputSource:
@@ -381,8 +391,43 @@ class InputSource:
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as err:
             raise DataValidationError([_reader_problem(self.table, self.path, err)]) from None
 
+    def ranges(self, rows: int) -> list[InputSource]:
+        """The input as consecutive ranges of whole Parquet row groups, about ``rows`` rows each.
+
+        Each range is validated by one task of a parallel pass 1 and knows its first
+        global row, so its problems get the row numbers of a whole read. A CSV file
+        (whose rows cannot be found without reading it) is one range.
+        """
+        if self.fmt != "parquet":
+            return [self]
+        try:
+            metas = [pq.ParquetFile(f).metadata for f in self.files]
+        except (pa.ArrowInvalid, OSError):  # reported by the task reading it whole
+            return [self]
+        out: list[InputSource] = []
+        picked: dict[int, list[int]] = {}  # file index -> row groups of the open range
+        first = taken = 0
+        for i, meta in enumerate(metas):
+            for g in range(meta.num_row_groups):
+                picked.setdefault(i, []).append(g)
+                taken += meta.row_group(g).num_rows
+                if taken - first >= rows:
+                    out.append(self._range(picked, first))
+                    picked, first = {}, taken
+        if picked:
+            out.append(self._range(picked, first))
+        return out or [self]
+
+    def _range(self, row_groups: dict[int, list[int]], first_row: int) -> InputSource:
+        return replace(
+            self,
+            files=tuple(self.files[i] for i in row_groups),
+            row_groups=tuple(tuple(groups) for groups in row_groups.values()),
+            first_row=first_row,
+        )
+
     def count_rows(self) -> int:
-        """Data rows (exact for Parquet; lines minus the header for CSV)."""
+        """Data rows (exact for Parquet; lines minus the header for CSV) of the whole input."""
         if self.fmt == "parquet":
             return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
         lines, last = 0, b"\n"
@@ -396,35 +441,47 @@ class InputSource:
 
     @contextlib.contextmanager
     def _csv_reader(
-        self, column_types: Mapping[str, pa.DataType] | None, block_size: int
+        self,
+        column_types: Mapping[str, pa.DataType] | None,
+        block_size: int,
+        include_columns: list[str] | None = None,
     ) -> Iterator[Any]:
         stream = pa.input_stream(str(self.path), compression="detect")
         try:
             reader = pv.open_csv(
                 stream,
                 read_options=pv.ReadOptions(block_size=block_size),
-                convert_options=pv.ConvertOptions(column_types=column_types or {}),
+                convert_options=pv.ConvertOptions(
+                    column_types=column_types or {}, include_columns=include_columns
+                ),
             )
             yield reader
         finally:
             stream.close()
 
-    def batches(self, batch_rows: int) -> Iterator[pd.DataFrame]:
-        """The table in record batches of about ``batch_rows`` rows, as pandas frames.
+    def batches(
+        self, batch_rows: int, columns: list[str] | None = None
+    ) -> Generator[pd.DataFrame, None, None]:
+        """The table (or only ``columns``) in record batches of about ``batch_rows`` rows.
 
         CSV columns are read as text; non-text columns are then parsed as numbers
         by :func:`parse_csv_numbers`. Reader failures raise a DataValidationError.
         """
         try:
             if self.fmt == "parquet":
-                for f in self.files:
-                    for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
+                groups = self.row_groups or (None,) * len(self.files)
+                for f, row_groups in zip(self.files, groups, strict=True):
+                    parts = pq.ParquetFile(f).iter_batches(
+                        batch_size=batch_rows, row_groups=row_groups, columns=columns
+                    )
+                    for batch in parts:
                         frame = pa.Table.from_batches([batch]).to_pandas()
                         yield frame.reset_index(drop=True)
                 return
-            names = self.columns()
+            names = columns or self.columns()
             block = int(min(max(batch_rows * 64, 1 << 20), 1 << 30))
-            with self._csv_reader({c: pa.string() for c in names}, block) as reader:
+            types = {c: pa.string() for c in names}
+            with self._csv_reader(types, block, columns) as reader:
                 for batch in reader:
                     if batch.num_rows:
                         yield _parse_csv_table(pa.Table.from_batches([batch])).to_pandas()
@@ -466,19 +523,26 @@ def _to_arrow(frame: pd.DataFrame, table: str) -> pa.Table:
 
 
 class SpillStore:
-    """Validated rows spilled to one Arrow IPC file per table and bucket."""
+    """Validated rows spilled to Arrow IPC files per table, bucket and part.
 
-    def __init__(self, root: Path, n_buckets: int):
+    A part is a range of an input spilled by one process of a parallel pass 1
+    (part 0 is the whole input otherwise): every file has one writer, and a
+    bucket is read back with its parts in file order.
+    """
+
+    def __init__(self, root: Path, n_buckets: int, part: int = 0):
         self.root = root
         self.n_buckets = n_buckets
+        self.part = part  # the part this store writes
         self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         self._schemas: dict[str, pa.Schema] = {}
+        self._parts: dict[str, int] = {}  # parts per table, when more than one
         self._options = pa.ipc.IpcWriteOptions(
             compression="lz4" if pa.Codec.is_available("lz4") else None
         )
 
-    def _path(self, table: str, bucket: int) -> Path:
-        return self.root / f"{table}-{bucket:05d}.arrows"
+    def _path(self, table: str, bucket: int, part: int) -> Path:
+        return self.root / f"{table}-{bucket:05d}-{part:04d}.arrows"
 
     def write(self, table: str, frame: pd.DataFrame) -> None:
         """Append a validated batch, split by bucket (row order kept within a bucket)."""
@@ -496,7 +560,8 @@ class SpillStore:
         for b in np.flatnonzero(counts).tolist():
             writer = self._writers.get(b)
             if writer is None:
-                writer = pa.ipc.new_stream(str(self._path(table, b)), schema, options=self._options)
+                path = self._path(table, b, self.part)
+                writer = pa.ipc.new_stream(str(path), schema, options=self._options)
                 self._writers[b] = writer
             writer.write_table(arrow.slice(int(starts[b]), int(counts[b])))
 
@@ -506,27 +571,53 @@ class SpillStore:
         self._writers.clear()
 
     def read(self, table: str, bucket: int) -> pd.DataFrame | None:
-        """The rows of one bucket (``None`` when the table has none there)."""
-        path = self._path(table, bucket)
-        if not path.exists():
+        """The rows of one bucket, parts in order (``None`` when the table has none there)."""
+        pieces = []
+        for part in range(self._parts.get(table, 1)):
+            path = self._path(table, bucket, part)
+            if path.exists():
+                with pa.ipc.open_stream(str(path)) as reader:
+                    pieces.append(reader.read_all())
+        if not pieces:
             return None
-        with pa.ipc.open_stream(str(path)) as reader:
-            return reader.read_all().to_pandas()
+        return pa.concat_tables(pieces, promote_options="default").to_pandas()
+
+    def schema(self, table: str) -> pa.Schema | None:
+        """The Arrow schema of ``table``'s spill files (``None`` before its first rows)."""
+        return self._schemas.get(table)
+
+    def for_part(self, part: int) -> SpillStore:
+        """An empty store with the same buckets that writes ``part`` (in another process)."""
+        return SpillStore(self.root, self.n_buckets, part)
+
+    def add_part(self, table: str, part: int, schema: pa.Schema | None) -> None:
+        """Record a part of ``table`` that another store wrote (and its schema, if any)."""
+        self._parts[table] = max(self._parts.get(table, 1), part + 1)
+        if schema is not None:
+            self._schemas.setdefault(table, schema)
 
     def reader(self) -> SpillStore:
         """A read-only view of the closed store that can be sent to a worker process."""
         view = SpillStore(self.root, self.n_buckets)
         view._schemas = dict(self._schemas)
+        view._parts = dict(self._parts)
         return view
 
     def __getstate__(self) -> dict[str, Any]:
         if self._writers:
             raise RuntimeError("close the SpillStore before sending it to another process")
-        return {"root": self.root, "n_buckets": self.n_buckets, "schemas": self._schemas}
+        return {
+            "root": self.root,
+            "n_buckets": self.n_buckets,
+            "part": self.part,
+            "schemas": self._schemas,
+            "parts": self._parts,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["root"], state["n_buckets"])  # type: ignore[misc]
+        self.__init__(state["root"], state["n_buckets"], state["part"])  # type: ignore[misc]
         self._schemas = state["schemas"]
+        self._parts = state["parts"]
 
     def empty(self, table: str) -> pd.DataFrame:
         """An empty frame with the spilled columns of ``table``."""
@@ -817,9 +908,10 @@ def score_files(
     work_dir
         Where the bucket files go (default: the system's temporary folder).
     workers
-        Processes scoring buckets in parallel (default: one per CPU; 1 scores in
-        this process). Each holds one bucket at a time, so peak memory grows with
-        ``workers * chunk_customers``.
+        Processes validating ranges of the inputs and then scoring buckets in
+        parallel (default: one per CPU; 1 does everything in this process). Each
+        holds one record batch or one bucket at a time, so peak memory grows with
+        ``workers * chunk_customers`` (and ``workers * batch_rows``).
 
     Returns
     -------
@@ -874,11 +966,9 @@ def score_files(
     try:
         with _Progress(progress) as bar:
             spill, input_rows = _pass_validate(
-                sources, log, bar, chunk_customers, batch_rows, strict_events, spill_dir
+                sources, log, bar, chunk_customers, batch_rows, strict_events, spill_dir, workers
             )
             log.raise_if_any()
-            if spill is None:  # unreachable: clean transactions always open the spill
-                raise ChurnmlError("no transactions were read")
             scored, unscored = _pass_score(
                 spill, sources, bundle, cutoff, out_path, out_fmt, bar, workers
             )
@@ -900,6 +990,174 @@ def score_files(
     return summary
 
 
+def _bucket_count(sources: Mapping[str, InputSource], chunk_customers: int, batch_rows: int) -> int:
+    """Buckets of about ``chunk_customers`` customers, decided before any table is spilled.
+
+    Every process spilling a table must hash ids into the same number of buckets,
+    so the count is fixed here: from the customers table's rows, or an estimate
+    from the first batch of transactions when that is larger (a customers table
+    may list only some of the customers).
+    """
+    estimate = sources["customers"].count_rows() if "customers" in sources else 0
+    tx = sources.get("transactions")
+    if tx is not None:
+        batches = tx.batches(batch_rows, columns=["customer_id"])
+        try:
+            first = next(batches, None)
+        except DataValidationError:  # pass 1 reports the reader failure
+            first = None
+        finally:
+            batches.close()
+        if first is not None:
+            estimate = max(estimate, _estimate_customers(first, tx.count_rows()))
+    return min(max(math.ceil(estimate / chunk_customers), 1), MAX_BUCKETS)
+
+
+@dataclass(frozen=True)
+class _RangeResult:
+    """What pass 1 found in a table or a range of it (sent back by a worker in parallel mode)."""
+
+    rows: int
+    problems: list[Problem]  # with global row numbers
+    schema: pa.Schema | None  # of its spill files; None when nothing was spilled
+    complete: bool  # False when the reader failed (a sequential read stops there)
+
+
+def _validate_table(
+    src: InputSource,
+    spill: SpillStore | None,
+    batch_rows: int,
+    strict_events: bool,
+    advance: Callable[[int, int], None] | None = None,
+) -> _RangeResult:
+    """Validate a table, or a range of it, batch by batch and spill its clean rows.
+
+    Problems are re-numbered to global rows. Rows are spilled only while there is
+    no problem (and never without a ``spill``): a run with problems scores
+    nothing. In parallel mode this runs in a worker process, so it changes nothing
+    but its spill files; ``advance(rows, rows_so_far)`` follows the batches.
+    """
+    name = src.table
+    log = ProblemLog()
+    validate = validator_for(name, strict_events)
+    offset = src.first_row
+    complete = True
+    try:
+        for raw in src.batches(batch_rows):
+            try:
+                clean = validate(raw)
+            except DataValidationError as err:
+                log.add_shifted(err.problems, offset)
+                clean = None
+            if clean is not None and spill is not None and not log:
+                if name == "customers":  # global rows, for the duplicate check across buckets
+                    clean = clean.assign(**{_ROW: np.arange(offset + 1, offset + len(raw) + 1)})
+                spill.write(name, clean)
+            offset += len(raw)
+            if advance is not None:
+                advance(len(raw), offset)
+    except DataValidationError as err:  # the reader failed: nothing more to read here
+        complete = False
+        for problem in err.problems:
+            log.add(problem)
+    finally:
+        if spill is not None:
+            spill.close()
+    schema = spill.schema(name) if spill is not None else None
+    return _RangeResult(offset - src.first_row, log.problems(), schema, complete)
+
+
+def _validate_here(
+    src: InputSource,
+    spill: SpillStore | None,
+    bar: _Progress,
+    batch_rows: int,
+    strict_events: bool,
+) -> _RangeResult:
+    """One table validated in this process, the progress bar following its batches."""
+    total = src.count_rows()
+    task = bar.task(f"validating {src.table}", total)
+
+    def advance(rows: int, seen: int) -> None:
+        bar.advance(task, rows, total=max(total, seen))
+
+    return _validate_table(src, spill, batch_rows, strict_events, advance)
+
+
+def _input_ranges(
+    sources: Mapping[str, InputSource], workers: int, batch_rows: int
+) -> dict[str, list[InputSource]]:
+    """The tasks of a parallel pass 1: the inputs cut into about four ranges per worker.
+
+    Transactions are most of the rows: validated whole, they would keep one worker
+    busy long after the other tables are done. Ranges of whole Parquet row groups
+    (at least ``batch_rows`` rows; a CSV file is one range) share them out evenly.
+    The customers table is read whole: its duplicate rule spans rows, so where its
+    batches start decides which duplicates the validator reports.
+    """
+    parquet_rows = sum(src.count_rows() for src in sources.values() if src.fmt == "parquet")
+    rows = max(batch_rows, parquet_rows // (4 * workers))
+    return {
+        name: [src] if name == "customers" else src.ranges(rows) for name, src in sources.items()
+    }
+
+
+def _validate_in_workers(
+    sources: Mapping[str, InputSource],
+    ranges: dict[str, list[InputSource]],
+    spill: SpillStore | None,
+    bar: _Progress,
+    batch_rows: int,
+    strict_events: bool,
+    workers: int,
+) -> dict[str, list[_RangeResult]]:
+    """Every range validated by one task of joblib's process pool (loky, as in pass 2).
+
+    Range ``k`` of a table is spilled as part ``k`` (:meth:`SpillStore.for_part`), so
+    every spill file has one writer. Returns each table's results in file order;
+    the progress bar advances as they come in.
+    """
+    from joblib import Parallel, delayed
+
+    jobs = [(name, part, src) for name, parts in ranges.items() for part, src in enumerate(parts)]
+    # Parquet row counts are free; a CSV file is one range, whose rows are its total.
+    totals = {
+        name: src.count_rows() if src.fmt == "parquet" else None for name, src in sources.items()
+    }
+    tasks = {name: bar.task(f"validating {name}", totals[name]) for name in ranges}
+    done = Parallel(
+        n_jobs=min(workers, len(jobs)), backend="loky", batch_size=1, return_as="generator"
+    )(
+        delayed(_validate_table)(
+            src, spill.for_part(part) if spill is not None else None, batch_rows, strict_events
+        )
+        for _, part, src in jobs
+    )
+    results: dict[str, list[_RangeResult]] = {name: [] for name in ranges}
+    for (name, _, _), result in zip(jobs, done, strict=True):
+        bar.advance(tasks[name], result.rows, total=totals[name] or result.rows)
+        results[name].append(result)
+    return results
+
+
+def _add_table(name: str, parts: list[_RangeResult], spill: SpillStore, log: ProblemLog) -> int:
+    """Add a table's results (its ranges in file order) to the report and the store; its rows.
+
+    A range whose reader failed ends the table, as the failure ends a sequential read.
+    """
+    rows = 0
+    for part, result in enumerate(parts):
+        for problem in result.problems:
+            log.add(problem)
+        spill.add_part(name, part, result.schema)
+        rows += result.rows
+        if not result.complete:
+            break
+    if rows == 0 and not any(p.table == name for p in log.problems()):
+        log.add(Problem(name, "*", _EMPTY_TABLE))
+    return rows
+
+
 def _pass_validate(
     sources: dict[str, InputSource],
     log: ProblemLog,
@@ -908,48 +1166,32 @@ def _pass_validate(
     batch_rows: int,
     strict_events: bool,
     spill_dir: Path,
-) -> tuple[SpillStore | None, dict[str, int]]:
-    """Pass 1: validate every batch (problems with global rows) and spill clean rows."""
-    spill: SpillStore | None = None
+    workers: int = 1,
+) -> tuple[SpillStore, dict[str, int]]:
+    """Pass 1: validate every table (problems with global rows) and spill the clean rows.
+
+    With several workers, ranges of the inputs are validated concurrently; their
+    problems and spill files are merged back in table and file order, so the
+    report and the spilled rows are those of the sequential pass. Nothing is
+    spilled once there is a problem.
+    """
+    spill = SpillStore(spill_dir, _bucket_count(sources, chunk_customers, batch_rows))
+    ranges = _input_ranges(sources, workers, batch_rows) if workers > 1 else {}
+    results: dict[str, list[_RangeResult]] = {}
+    if sum(len(parts) for parts in ranges.values()) > 1:
+        keep = spill if not log else None
+        results = _validate_in_workers(
+            sources, ranges, keep, bar, batch_rows, strict_events, workers
+        )
     input_rows: dict[str, int] = {}
-    n_customers_hint = 0
-    if "customers" in sources:
-        n_customers_hint = sources["customers"].count_rows()
-    for name in TABLES:
-        src = sources.get(name)
-        if src is None:
-            continue
-        total = src.count_rows()
-        task = bar.task(f"validating {name}", total)
-        validate = validator_for(name, strict_events)
-        offset = 0
-        try:
-            for raw in src.batches(batch_rows):
-                try:
-                    clean = validate(raw)
-                except DataValidationError as err:
-                    log.add_shifted(err.problems, offset)
-                    clean = None
-                if clean is not None and not log:
-                    if spill is None:
-                        estimate = max(_estimate_customers(clean, total), n_customers_hint)
-                        n_buckets = min(max(math.ceil(estimate / chunk_customers), 1), MAX_BUCKETS)
-                        spill = SpillStore(spill_dir, n_buckets)
-                    if name == "customers":
-                        clean = clean.assign(**{_ROW: np.arange(offset + 1, offset + len(raw) + 1)})
-                    spill.write(name, clean)
-                offset += len(raw)
-                bar.advance(task, len(raw), total=max(total, offset))
-        except DataValidationError as err:  # the reader failed: nothing more to read here
-            for problem in err.problems:
-                log.add(problem)
-        finally:
-            if spill is not None:
-                spill.close()
-        if offset == 0 and not any(p.table == name for p in log.problems()):
-            log.add(Problem(name, "*", _EMPTY_TABLE))
-        input_rows[name] = offset
-    if spill is not None and "customers" in sources and not log:
+    for name in [name for name in TABLES if name in sources]:  # problems in table order
+        if results:
+            parts = results[name]
+        else:  # in this process, a table after a failed one is validated but not spilled
+            keep = spill if not log else None
+            parts = [_validate_here(sources[name], keep, bar, batch_rows, strict_events)]
+        input_rows[name] = _add_table(name, parts, spill, log)
+    if "customers" in sources and not log:
         _check_duplicate_customers(spill, log)
     return spill, input_rows
 
