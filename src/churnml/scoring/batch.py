@@ -79,6 +79,7 @@ from churnml.data.io import TEXT_COLUMNS, atomic_path, table_format
 from churnml.errors import ChurnmlError, DataValidationError, Problem
 from churnml.scoring.bundle import ModelBundle
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+from churnml.system import available_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -699,6 +700,13 @@ def atomic_output(path: PathLike) -> Iterator[IO[bytes]]:
         fh.close()
 
 
+def _output_table(scores: pd.DataFrame) -> pa.Table:
+    """Scorer rows as an Arrow table with the output schema."""
+    return pa.Table.from_pandas(
+        scores[list(OUTPUT_COLUMNS)], schema=OUTPUT_SCHEMA, preserve_index=False
+    )
+
+
 class OutputWriter:
     """Appends scored frames to a Parquet or CSV file opened by :func:`atomic_output`."""
 
@@ -715,17 +723,17 @@ class OutputWriter:
             self._text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
             self._text.write(",".join(OUTPUT_COLUMNS) + "\n")
 
-    def write(self, scores: pd.DataFrame) -> None:
-        if scores.empty:
+    def write(self, scores: pd.DataFrame | pa.Table) -> None:
+        """Append scorer rows: a frame, or an Arrow table with ``OUTPUT_SCHEMA`` (from a worker)."""
+        if len(scores) == 0:
             return
         if self._parquet is not None:
-            table = pa.Table.from_pandas(
-                scores[list(OUTPUT_COLUMNS)], schema=OUTPUT_SCHEMA, preserve_index=False
-            )
+            table = scores if isinstance(scores, pa.Table) else _output_table(scores)
             self._parquet.write_table(table, row_group_size=self._row_group_size)
         else:
             assert self._text is not None
-            scores[list(OUTPUT_COLUMNS)].to_csv(self._text, header=False, index=False)
+            frame = scores.to_pandas() if isinstance(scores, pa.Table) else scores
+            frame[list(OUTPUT_COLUMNS)].to_csv(self._text, header=False, index=False)
         self.rows += len(scores)
 
     def close(self) -> None:
@@ -1267,20 +1275,14 @@ def _worker_score(
     if scores is None or scores.empty:
         return None, unscored
     path = spill.root / f"scores-{bucket:05d}.arrow"
-    table = pa.Table.from_pandas(
-        scores[list(OUTPUT_COLUMNS)], schema=OUTPUT_SCHEMA, preserve_index=False
-    )
     with pa.ipc.new_file(str(path), OUTPUT_SCHEMA) as out:
-        out.write_table(table)
+        out.write_table(_output_table(scores))
     return str(path), unscored
 
 
 def default_workers() -> int:
     """Processes for scoring: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cpus()
 
 
 def _scored_buckets(
@@ -1289,7 +1291,7 @@ def _scored_buckets(
     bundle: ModelBundle,
     cutoff: pd.Timestamp,
     workers: int,
-) -> Iterator[tuple[pd.DataFrame | None, int]]:
+) -> Iterator[tuple[pd.DataFrame | pa.Table | None, int]]:
     """Scores and unscored counts of every bucket, in bucket order.
 
     With several workers, buckets are scored by joblib's process pool (loky: fresh
@@ -1318,7 +1320,7 @@ def _scored_buckets(
             yield None, unscored
             continue
         with pa.memory_map(path) as source:
-            frame = pa.ipc.open_file(source).read_all().to_pandas()
+            frame = pa.ipc.open_file(source).read_all()
         os.unlink(path)
         yield frame, unscored
 
