@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import signal
 import subprocess
@@ -326,9 +327,12 @@ def test_tables_validated_in_parallel_give_the_same_scores(
         scores[workers] = pd.read_parquet(out)
     assert summaries[2].input_rows == summaries[1].input_rows
     assert summaries[1].input_rows == {name: len(getattr(data["sim"], name)) for name in TABLES}
-    assert summaries[2].buckets == summaries[1].buckets >= 4
-    assert scores[2]["customer_id"].tolist() == scores[1]["customer_id"].tolist()
-    assert_same_scores(scores[2], scores[1])
+    # Two workers: a bucket count they share evenly (the last round keeps both busy).
+    assert summaries[1].buckets >= 4
+    assert summaries[2].buckets == 2 * math.ceil(summaries[1].buckets / 2)
+    one, two = (scores[k].sort_values("customer_id", ignore_index=True) for k in (1, 2))
+    assert len(one) == len(scores[1]) and one["customer_id"].is_unique
+    assert_same_scores(two, one)
 
 
 def test_orders_split_over_parallel_ranges_are_merged_like_the_validator(

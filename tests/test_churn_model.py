@@ -29,7 +29,15 @@ from churnml.evaluation.churn_report import (
 )
 from churnml.models.churn import ChurnModel, _split
 from churnml.models.inputs import CHURN_FEATURES, LTV_COLUMNS
-from churnml.models.reasons import DESCRIPTIONS, ReasonCodes, describe
+from churnml.models.reasons import (
+    DESCRIPTIONS,
+    ReasonCodes,
+    _describe_distinct,
+    _describe_rows,
+    _top_columns,
+    describe,
+    top_reasons,
+)
 from churnml.models.training_data import build_training_set, cutoff_rows
 
 N_CUSTOMERS = 20_000
@@ -140,6 +148,19 @@ def test_reason_codes_json_is_the_json_of_the_rounded_records(sim_run):
     )
     expected = [json.dumps([rounded(r) for r in direct.to_records()[0]], separators=(",", ":"))]
     assert direct.to_json(digits=6) == expected
+    # In bulk (values written once per distinct value): signed zeros, NaN and infinities.
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 44.1090625, 2.6749995, 3.0])
+    values = special[np.arange(1200 * 3) % len(special)].reshape(1200, 3)
+    bulk = ReasonCodes(
+        features=np.full((1200, 3), "a", dtype=object),
+        values=values,
+        contributions=np.linspace(-1, 1, 3600).reshape(1200, 3),
+        descriptions=[["x", "y", "z"]] * 1200,
+    )
+    expected = [
+        json.dumps([rounded(r) for r in row], separators=(",", ":")) for row in bulk.to_records()
+    ]
+    assert bulk.to_json(digits=6) == expected
 
 
 def test_reason_descriptions_are_readable():
@@ -161,6 +182,54 @@ def test_reason_descriptions_are_readable():
     for feature in CHURN_FEATURES:  # every model feature has a template that works on zeros
         assert feature in DESCRIPTIONS
         assert describe(feature, dict.fromkeys(CHURN_FEATURES, 0.0))
+
+
+class _Recording(dict):
+    """A row that remembers every feature a template asks for."""
+
+    def __init__(self, values):
+        super().__init__(values)
+        self.asked = set()
+
+    def get(self, key, default=None):
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_every_template_reads_only_the_features_it_declares():
+    # Bulk descriptions are shared between customers with equal values of the
+    # declared features: a template reading anything else would get wrong sentences.
+    rng = np.random.default_rng(0)
+    names = sorted({*DESCRIPTIONS, *(c for t in DESCRIPTIONS.values() for c in t.reads)})
+    pools = [np.nan, 0.0, -0.0, 1.0, 2.0, 0.5, 3.0, 45.0, 140.0, 1e6, -1.0, math.inf]
+    for feature, template in DESCRIPTIONS.items():
+        for _ in range(300):
+            row = _Recording({c: float(rng.choice(pools)) for c in names})
+            assert template.text(row)
+            assert row.asked <= set(template.reads), (feature, row.asked - set(template.reads))
+
+
+def test_bulk_reason_descriptions_and_picks_equal_the_row_by_row_ones(sim_run):
+    rows = sim_run.inputs.iloc[:3000]
+    data = sim_run.model.feature_matrix(rows).copy()
+    data[::7, 0] = -0.0  # signed zeros and NaNs must not merge with other values
+    data[::11, 3] = np.nan
+    names = list(sim_run.model.feature_names_)
+    contrib = sim_run.model.contributions(data).to_numpy()[:, :-1]
+    ties = np.round(contrib, 1)  # many equal keys: the lower column must win, as in a sort
+    for key in (contrib, ties, np.abs(ties)):
+        for k in (1, 3, 5):
+            expected = np.argsort(-key, axis=1, kind="stable")[:, :k]
+            np.testing.assert_array_equal(_top_columns(key, k), expected)
+    top = _top_columns(contrib, 4)
+    assert _describe_distinct(top, data, names) == _describe_rows(top, data, names)
+    # a model with a feature the templates do not know, and one whose context is missing
+    odd = [*names[:-1], "my_extra_column"]
+    assert _describe_distinct(top, data, odd) == _describe_rows(top, data, odd)
+    bulk = top_reasons(contrib, data, names, 3)
+    assert bulk.descriptions == [
+        _describe_rows(top[i : i + 1, :3], data[i : i + 1], names)[0] for i in range(len(data))
+    ]
 
 
 # ------------------------------------------------------------------ quality on simulated data
