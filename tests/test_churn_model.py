@@ -252,7 +252,8 @@ def test_model_beats_every_btyd_baseline_on_simulated_data(sim_run):
     default signal strength the gain measured over seeds 0-3 is 0.019-0.022 (model
     0.914-0.917, BG/NBD P(no purchase) 0.894-0.899), and even a structured model that
     knows P(alive) from features trained on the *true* alive state reaches only +0.021.
-    The test therefore pins what the data allows.
+    This test pins what the default data allows; the +0.03 bar is checked on a shop
+    whose behaviour carries a strong signal (``tests/test_churn_behaviour_signal.py``).
     """
     m = sim_run.report.metrics
     btyd = max(

@@ -62,6 +62,15 @@ Gamma-Gamma: returns and tickets still appear but change nothing, engagement kee
 its rate for ever, and the campaign has no effect (all uplifts are 0). This is the
 setting for parameter-recovery tests.
 
+A stronger behavioural signal
+-----------------------------
+The default strengths make behaviour worth only about +0.02 ROC-AUC over BG/NBD for
+a churn model. :meth:`SimulationParams.strong_behaviour_signal` is a named scenario
+of a shop whose customers engage a lot (frequent e-mail opens, visits and app
+sessions), disengage over the months before they leave and fall almost silent after,
+and are driven away by returns and support tickets. Purchases and spend keep the
+default BG/NBD and Gamma-Gamma parameters, so BG/NBD stays a meaningful baseline.
+
 Win-back response
 -----------------
 Contacted at time t, customer *i* makes an extra order within 30 days with
@@ -243,6 +252,41 @@ class SimulationParams:
     dead_reach: float = 0.7
     dead_decay_days: float = 45.0
     lapse_days: float = 60.0
+
+    @classmethod
+    def strong_behaviour_signal(cls) -> SimulationParams:
+        """A shop whose behaviour carries a strong churn signal beyond RFM.
+
+        Only the behavioural drivers of dropout differ from the defaults (purchase
+        rates, dropout ``p``, spend and returns per order are unchanged), and each
+        change stays within what real retailers see:
+
+        - ``engagement_mean`` 0.04 -> 0.25 per day: an engaged base (about 7-8 e-mail
+          opens, site visits and app sessions a month) whose activity can be read;
+        - ``engagement_shape`` 2 -> 4: fewer near-silent accounts (whose state no
+          engagement feature can reveal); the spread stays wide (CV 0.5);
+        - ``engagement_fade_days`` 60 -> 90: disengagement sets in over the three
+          months before the last order, not two;
+        - ``engagement_floor`` 0.10 -> 0.02: after leaving, customers unsubscribe and
+          uninstall the app, so only stray opens and visits remain;
+        - ``return_dropout`` 0.25 -> 0.5: half of the customers whose order goes back
+          (on top of the dropout ``p``) do not buy again;
+        - ``ticket_dropout`` 0.10 -> 0.25: a support ticket drives away a quarter more.
+
+        With ``simulate(20_000, seed, params=SimulationParams.strong_behaviour_signal())``
+        about two thirds of the customers are churned at ``as_of`` (no purchase in the
+        next 90 days) and BG/NBD's P(no purchase) still ranks them with a ROC-AUC near
+        0.90, while the churn model gains 0.043-0.045 on it over seeds 0-3 (see
+        ``tests/test_churn_behaviour_signal.py``).
+        """
+        return cls(
+            engagement_mean=0.25,
+            engagement_shape=4.0,
+            engagement_fade_days=90.0,
+            engagement_floor=0.02,
+            return_dropout=0.5,
+            ticket_dropout=0.25,
+        )
 
     def bgnbd(self) -> dict[str, float]:
         """BG/NBD parameters in lifetimes' naming (time unit: days)."""
