@@ -29,9 +29,9 @@ Protocol (and why)
 The baselines are computed on the same rows in the same run (`evaluate_churn`).
 Measured here: model 0.770-0.771 AUC, Brier 0.158; recency 0.759, BG/NBD expected
 purchases 0.763, BG/NBD P(no purchase) 0.747, BG/NBD 1 - P(alive) 0.320. The issue's
-target of AUC >= 0.78 is not reachable without the leak above: a 5-fold
-cross-validated LightGBM trained on the evaluation rows' *own* labels (all features, or
-with CDNOW's quantities added) reaches only 0.767-0.770.
+target of AUC >= 0.78 is not reachable without the leak above: models cross-validated
+on the evaluation rows' *own* labels, with the richest honest features found, reach at
+most 0.7725 (``benchmarks/study_cdnow_churn_ceiling.py``, docs/benchmarks.md).
 """
 
 from __future__ import annotations
