@@ -151,10 +151,16 @@ def test_reason_codes_json_is_the_json_of_the_rounded_records(sim_run):
     # In bulk (values written once per distinct value): signed zeros, NaN and infinities.
     special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 44.1090625, 2.6749995, 3.0])
     values = special[np.arange(1200 * 3) % len(special)].reshape(1200, 3)
+    # Contributions: exact binary ties at the 7th decimal (1/128, 3/128), values around
+    # 1e-4 and 1e6 where the text changes form, tiny negatives that round to -0.0.
+    edges = [0.0078125, -0.0234375, 9.99999e-5, 1.00001e-4, -5e-8, 999999.9999996, 1e6, 1e-7]
+    rng = np.random.default_rng(0)
+    contributions = np.concatenate([edges, rng.normal(0, 2, 3600 - len(edges))])
+    contributions[::97] *= 1e-5
     bulk = ReasonCodes(
         features=np.full((1200, 3), "a", dtype=object),
         values=values,
-        contributions=np.linspace(-1, 1, 3600).reshape(1200, 3),
+        contributions=contributions.reshape(1200, 3),
         descriptions=[["x", "y", "z"]] * 1200,
     )
     expected = [

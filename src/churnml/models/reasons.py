@@ -471,9 +471,20 @@ def _json_numbers(values: np.ndarray, digits: int, distinct: bool = False) -> li
         negative_zero = (values == 0) & np.signbit(values)  # np.unique merges -0.0 and 0.0
         texts[negative_zero] = _json_number(-0.0, digits)
         return texts.tolist()
-    if np.isfinite(values).all():
+    if not np.isfinite(values).all():
+        return [_json_number(x, digits) for x in values.tolist()]
+    if digits > 8:
         return list(map(repr, map(round, values.tolist(), repeat(digits))))
-    return [_json_number(x, digits) for x in values.tolist()]
+    # printf's fixed point is correctly rounded (half to even on the exact binary value),
+    # as ``round`` is: stripped of trailing zeros it is the shortest text of the rounded
+    # number, at half the cost. Not where ``repr`` writes an exponent (below 1e-4) or
+    # "-0.0", nor from 1e6 on (more significant digits than that argument allows).
+    texts = [t.rstrip("0") for t in map(f"%.{digits}f".__mod__, values.tolist())]
+    texts = [t + "0" if t.endswith(".") else t for t in texts]
+    magnitude = np.abs(values)
+    for i in np.flatnonzero((magnitude < 1e-4) | (magnitude >= 1e6)).tolist():
+        texts[i] = _json_number(float(values[i]), digits)
+    return texts
 
 
 def _json_number(x: float, digits: int) -> str:
