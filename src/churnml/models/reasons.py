@@ -461,16 +461,16 @@ class ReasonCodes:
 def _json_numbers(values: np.ndarray, digits: int, distinct: bool = False) -> list[str]:
     """:func:`_json_number` of every value, in bulk.
 
-    Finite values go through ``map`` (``round`` and ``repr`` in C, no Python frame per
-    value). With ``distinct``, each distinct value is written once and indexed back:
-    feature values repeat (days, counts, zeros); contributions do not.
+    Finite values are formatted with ``map`` (no Python frame per value). With
+    ``distinct``, each distinct value is written once and indexed back: feature values
+    repeat (days, counts, zeros); contributions do not.
     """
     if distinct and len(values) >= 1_000:
         unique, inverse = np.unique(values, return_inverse=True)  # NaNs collapse into one
-        texts = np.array(_json_numbers(unique, digits), dtype=object)[inverse.ravel()]
+        indexed = np.array(_json_numbers(unique, digits), dtype=object)[inverse.ravel()]
         negative_zero = (values == 0) & np.signbit(values)  # np.unique merges -0.0 and 0.0
-        texts[negative_zero] = _json_number(-0.0, digits)
-        return texts.tolist()
+        indexed[negative_zero] = _json_number(-0.0, digits)
+        return indexed.tolist()  # type: ignore[no-any-return]
     if not np.isfinite(values).all():
         return [_json_number(x, digits) for x in values.tolist()]
     if digits > 8:
