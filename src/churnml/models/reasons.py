@@ -470,7 +470,7 @@ def _json_numbers(values: np.ndarray, digits: int, distinct: bool = False) -> li
         indexed = np.array(_json_numbers(unique, digits), dtype=object)[inverse.ravel()]
         negative_zero = (values == 0) & np.signbit(values)  # np.unique merges -0.0 and 0.0
         indexed[negative_zero] = _json_number(-0.0, digits)
-        return indexed.tolist()  # type: ignore[no-any-return]
+        return indexed.tolist()
     if not np.isfinite(values).all():
         return [_json_number(x, digits) for x in values.tolist()]
     if digits > 8:
