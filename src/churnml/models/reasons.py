@@ -577,12 +577,12 @@ def _describe_distinct(
 ) -> list[list[str]]:
     """:func:`_describe_rows`, with one template call per distinct sentence input.
 
-    Customers share most sentences ("no e-mail, site or app engagement ...", "last
-    purchase 30 days ago"): per feature, the slots are grouped by the bytes of the
-    values the template reads (:attr:`Template.reads`), and each group is described
-    once. Equal bytes are equal values, so every slot gets exactly the sentence
-    :func:`describe` would write for it; a batch of 50,000 customers needs about a
-    fifth of the template calls.
+    Customers share many sentences ("never opened an e-mail, visited the site or used
+    the app", "last purchase 30 days ago"): per feature, the slots are grouped by the
+    bytes of the values the template reads (:attr:`Template.reads`), and each group is
+    described once. Equal bytes are equal values, so every slot gets exactly the
+    sentence :func:`describe` would write for it; on the batch benchmark's data a
+    bucket of 48,500 customers needs 53k template calls instead of 145k.
     """
     n, k = top.shape
     positions = {name: j for j, name in enumerate(feature_names)}
