@@ -205,9 +205,9 @@ def breakdown(
             t1 = time.perf_counter()
             frames, _ = rq.request_frames(request.customers)
             t2 = time.perf_counter()
-            frame = rq.score_customers(scorer, request.customers, AS_OF_DATE)
+            rows = rq.score_rows(scorer, request.customers, AS_OF_DATE)
             t3 = time.perf_counter()
-            rq.score_response(frame, AS_OF_DATE, "m", "1").model_dump_json()
+            rq.score_response(rows, AS_OF_DATE, "m", "1").model_dump_json()
             t4 = time.perf_counter()
             run = {
                 "parse and check the JSON body (pydantic)": t1 - t0,

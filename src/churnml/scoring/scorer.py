@@ -77,16 +77,26 @@ class Scorer:
         HTTP service calls this for one customer at a time, where every pandas
         operation costs tens of microseconds regardless of size.
         """
+        return pd.DataFrame(self.score_columns(tables, as_of), columns=list(OUTPUT_COLUMNS))
+
+    def score_columns(
+        self, tables: InputTables, as_of: pd.Timestamp | str
+    ) -> dict[str, np.ndarray]:
+        """:meth:`score` as one array per output column (``OUTPUT_COLUMNS`` order).
+
+        The HTTP service turns these straight into response rows: for one customer,
+        building the frame and reading it back cost ~1 ms of the ~9 ms of a request.
+        """
         with _gc_paused():
             return self._score(tables, pd.Timestamp(as_of).normalize())
 
-    def _score(self, tables: InputTables, cutoff: pd.Timestamp) -> pd.DataFrame:
+    def _score(self, tables: InputTables, cutoff: pd.Timestamp) -> dict[str, np.ndarray]:
         b = self.bundle
         inputs = model_inputs(
             tables, cutoff, b.ltv, b.config.time.horizon_days, b.config.time.churn_window_days
         )
         if inputs.empty:
-            return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
+            return {c: np.empty(0, dtype=_EMPTY_TYPES.get(c, object)) for c in OUTPUT_COLUMNS}
         matrix = b.churn.feature_matrix(inputs)
         churn_probability = b.churn.predict_proba(matrix)
         reasons = b.churn.reason_codes(matrix, n_reasons=b.config.churn.n_reasons)
@@ -103,21 +113,29 @@ class Scorer:
             scores, uplift, contact_history=tables.campaigns, as_of=cutoff
         )
 
-        out: dict[str, object] = {
+        n = len(inputs)
+        out: dict[str, np.ndarray] = {
             "customer_id": scores["customer_id"].astype(str).to_numpy(),
-            "as_of": cutoff.date().isoformat(),
+            "as_of": np.full(n, cutoff.date().isoformat(), dtype=object),
         }
         for col in _LTV_OUTPUTS:
             out[col] = inputs[col].to_numpy(dtype=float)
         out["churn_probability"] = np.asarray(churn_probability, dtype=float)
-        out["churn_reasons"] = reasons.to_json(digits=6)
+        out["churn_reasons"] = _objects(reasons.to_json(digits=6))
         out["segment"] = scores["segment"].to_numpy()
         out["value_tier"] = scores["value_tier"].to_numpy()
         for col in _DECISION_OUTPUTS:
             out[col] = decisions[col].to_numpy(dtype=_DECISION_TYPES.get(col, object))
-        out["model_name"] = b.model_name
-        out["model_version"] = str(b.model_version)
-        return pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+        out["model_name"] = np.full(n, b.model_name, dtype=object)
+        out["model_version"] = np.full(n, str(b.model_version), dtype=object)
+        return {c: out[c] for c in OUTPUT_COLUMNS}
+
+
+def _objects(values: list[str]) -> np.ndarray:
+    """A list of strings as a 1-D object array (``np.asarray`` would make fixed-width text)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 @contextlib.contextmanager
@@ -153,6 +171,12 @@ _POLICY_INPUTS: tuple[str, ...] = (
     *CONSENT_COLUMNS,
 )
 _DECISION_TYPES: dict[str, type] = {"control_group": bool, "expected_incremental_value": float}
+#: Column types of an empty result (what a frame of no rows would hold).
+_EMPTY_TYPES: dict[str, type] = {
+    **dict.fromkeys(_LTV_OUTPUTS, float),
+    "churn_probability": float,
+    **_DECISION_TYPES,
+}
 #: Policy outputs copied to the scores (next_best_action .. uplift_source).
 _DECISION_OUTPUTS = OUTPUT_COLUMNS[
     OUTPUT_COLUMNS.index("next_best_action") : OUTPUT_COLUMNS.index("model_name")

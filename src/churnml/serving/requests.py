@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from churnml.data.contract import CONSENT_COLUMNS, InputTables, validate_tables
@@ -242,51 +243,62 @@ def score_customers(scorer: Scorer, customers: Sequence[Customer], as_of: dt.dat
         422 for duplicate ids, contract problems, or customers without a purchase
         before ``as_of`` (every such customer is listed).
     """
+    return pd.DataFrame(_columns_in_order(scorer, customers, as_of), columns=list(OUTPUT_COLUMNS))
+
+
+def score_rows(
+    scorer: Scorer, customers: Sequence[Customer], as_of: dt.date
+) -> list[dict[str, Any]]:
+    """:func:`score_customers` as response rows (:func:`rows`), without a frame in between.
+
+    The service answers from these: for one customer, building a frame and reading
+    it back cost ~1 ms of a ~9 ms request.
+    """
+    return rows(_columns_in_order(scorer, customers, as_of))
+
+
+def _columns_in_order(
+    scorer: Scorer, customers: Sequence[Customer], as_of: dt.date
+) -> dict[str, np.ndarray]:
     problems = _duplicates(customers)
     if problems:
         raise RequestError(422, "invalid_data", problems)
-    tables = request_tables(customers)
-    out = scorer.score(tables, pd.Timestamp(as_of))
-    ids = [c.customer_id for c in customers]
-    found = out.set_index("customer_id", drop=False).reindex(ids)
-    missing = [i for i, ok in enumerate(found["customer_id"].notna().to_numpy()) if not ok]
+    columns = scorer.score_columns(request_tables(customers), pd.Timestamp(as_of))
+    position = {cid: i for i, cid in enumerate(columns["customer_id"].tolist())}
+    order = [position.get(c.customer_id) for c in customers]
+    missing = [i for i, k in enumerate(order) if k is None]
     if missing:
         raise RequestError(422, "no_history", [_no_history(i, as_of) for i in missing])
-    return found.reset_index(drop=True)
+    take = np.asarray(order, dtype=np.intp)
+    return {name: values[take] for name, values in columns.items()}
 
 
 def score_response(
-    frame: pd.DataFrame, as_of: dt.date, model_name: str, model_version: str
+    scored: list[dict[str, Any]], as_of: dt.date, model_name: str, model_version: str
 ) -> ScoreResponse:
     return ScoreResponse(
         model_name=model_name,
         model_version=model_version,
         as_of=as_of.isoformat(),
-        results=score_results(frame),
+        results=[ScoreResult.model_validate(row) for row in scored],
     )
 
 
 def action_response(
-    frame: pd.DataFrame, as_of: dt.date, model_name: str, model_version: str
+    scored: list[dict[str, Any]], as_of: dt.date, model_name: str, model_version: str
 ) -> ActionResponse:
-    results = [
-        ActionResult.model_validate({k: row[k] for k in ACTION_FIELDS}) for row in records(frame)
-    ]
+    results = [ActionResult.model_validate({k: row[k] for k in ACTION_FIELDS}) for row in scored]
     return ActionResponse(
         model_name=model_name, model_version=model_version, as_of=as_of.isoformat(), results=results
     )
 
 
-def score_results(frame: pd.DataFrame) -> list[ScoreResult]:
-    """Scorer rows as response models (reasons parsed from JSON, NaN as null)."""
-    return [ScoreResult.model_validate(row) for row in records(frame)]
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Plain-Python rows of a scorer output: NaN -> None, ``churn_reasons`` parsed."""
+def rows(columns: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Plain-Python rows of scorer columns: NaN -> None, ``churn_reasons`` parsed."""
+    names = list(OUTPUT_COLUMNS)
     out = []
-    for row in frame[list(OUTPUT_COLUMNS)].to_dict(orient="records"):
-        clean = {k: _plain(v) for k, v in row.items()}
+    for values in zip(*(columns[c].tolist() for c in names), strict=True):
+        clean = {k: _plain(v) for k, v in zip(names, values, strict=True)}
         reasons = clean.get("churn_reasons")
         clean["churn_reasons"] = (
             json.loads(reasons) if isinstance(reasons, str) else (reasons or [])
@@ -364,12 +376,13 @@ def _score_partition(
         _score_partition(scorer, items, members[:half], as_of, results)
         _score_partition(scorer, items, members[half:], as_of, results)
         return
-    out = scorer.score(tables, pd.Timestamp(as_of))
-    rows = dict(zip(out["customer_id"].tolist(), score_results(out), strict=True))
+    columns = scorer.score_columns(tables, pd.Timestamp(as_of))
+    scored = [ScoreResult.model_validate(row) for row in rows(columns)]
+    by_id = dict(zip(columns["customer_id"].tolist(), scored, strict=True))
     for k in members:
         cid = items[k].customer_id
-        if cid in rows:
-            results[k] = BatchItem(customer_id=cid, result=rows[cid])
+        if cid in by_id:
+            results[k] = BatchItem(customer_id=cid, result=by_id[cid])
         else:
             results[k] = BatchItem(
                 customer_id=cid,

@@ -81,7 +81,6 @@ from churnml.serving.schemas import (
 from churnml.system import available_cpus
 
 with bentoml.importing():
-    import pandas as pd
 
     from churnml.errors import ChurnmlError
     from churnml.scoring.bundle import ModelBundle
@@ -90,8 +89,8 @@ with bentoml.importing():
         RequestError,
         action_response,
         score_batch,
-        score_customers,
         score_response,
+        score_rows,
     )
 
 logger = logging.getLogger("churnml.serving")
@@ -187,7 +186,7 @@ class ChurnService:
         try:
             request = ScoreRequest.model_validate(EXAMPLE_REQUEST)
             assert self.scorer is not None and request.as_of is not None
-            score_customers(self.scorer, request.customers, request.as_of)
+            score_rows(self.scorer, request.customers, request.as_of)
         except Exception as err:  # warm-up is an optimisation, never a reason to fail
             logger.warning("warm-up request failed: %s", type(err).__name__)
 
@@ -199,13 +198,13 @@ class ChurnService:
 
     def _score(
         self, endpoint: str, request: ScoreRequest
-    ) -> tuple[pd.DataFrame, dt.date] | Response:
+    ) -> tuple[list[dict[str, Any]], dt.date] | Response:
         """Scorer rows of the request's customers, or the error response to send instead."""
         if self.scorer is None:
             return _error(503, "model_not_loaded", self.load_error or "no model loaded")
         as_of = request.as_of or dt.date.today()
         try:
-            return score_customers(self.scorer, request.customers, as_of), as_of
+            return score_rows(self.scorer, request.customers, as_of), as_of
         except RequestError as err:
             logger.info(
                 "%s: %d %s (%d customers)", endpoint, err.status, err.error, len(request.customers)
@@ -229,8 +228,8 @@ class ChurnService:
         if isinstance(scored, Response):
             return scored
         assert self.bundle is not None
-        frame, as_of = scored
-        return score_response(frame, as_of, self.bundle.model_name, self.bundle.model_version)
+        rows, as_of = scored
+        return score_response(rows, as_of, self.bundle.model_name, self.bundle.model_version)
 
     @bentoml.api(route="/next_best_action", output_spec=ActionResponse)
     def next_best_action(self, request: ScoreRequest, /) -> ActionResponse | Response:
@@ -242,8 +241,8 @@ class ChurnService:
         if isinstance(scored, Response):
             return scored
         assert self.bundle is not None
-        frame, as_of = scored
-        return action_response(frame, as_of, self.bundle.model_name, self.bundle.model_version)
+        rows, as_of = scored
+        return action_response(rows, as_of, self.bundle.model_name, self.bundle.model_version)
 
     @bentoml.api(
         route="/score_batch",
