@@ -77,7 +77,7 @@ class Scorer:
         HTTP service calls this for one customer at a time, where every pandas
         operation costs tens of microseconds regardless of size.
         """
-        return pd.DataFrame(self.score_columns(tables, as_of), columns=list(OUTPUT_COLUMNS))
+        return pd.DataFrame(self.score_columns(tables, as_of), copy=False)
 
     def score_columns(
         self, tables: InputTables, as_of: pd.Timestamp | str

@@ -243,7 +243,7 @@ def score_customers(scorer: Scorer, customers: Sequence[Customer], as_of: dt.dat
         422 for duplicate ids, contract problems, or customers without a purchase
         before ``as_of`` (every such customer is listed).
     """
-    return pd.DataFrame(_columns_in_order(scorer, customers, as_of), columns=list(OUTPUT_COLUMNS))
+    return pd.DataFrame(_columns_in_order(scorer, customers, as_of), copy=False)
 
 
 def score_rows(
