@@ -305,8 +305,26 @@ def _parse_date_text(text: pd.Series) -> np.ndarray:
     return out.astype("datetime64[ns]").to_numpy()
 
 
+#: Plain ISO-8601 dates and times in years 1900-2199 (no offset: it is removed first),
+#: which numpy parses exactly as pandas does (checked on 185k random strings); numpy
+#: rejects impossible days, which then go to pandas.
+_PLAIN_ISO_RE = re.compile(
+    r"(?:19|20|21)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?)?"
+)
+
+
 def _parse_iso_small(texts: list[str | None]) -> np.ndarray | None:
-    """A few ISO-8601 strings without Series overhead; None if any needs the slow route."""
+    """A few ISO-8601 strings without Series overhead; None if any needs the slow route.
+
+    Plain dates and times (what the HTTP schema accepts) are parsed by numpy in
+    microseconds; anything else by ``pandas.to_datetime`` (~0.1 ms a call).
+    """
+    if all(not t or _PLAIN_ISO_RE.fullmatch(t) for t in texts):
+        try:
+            return np.array([t or "NaT" for t in texts], dtype="datetime64[ns]")
+        except ValueError:  # e.g. 2023-02-29: pandas decides
+            pass
     parsed = pd.to_datetime(np.array(texts, dtype=object), errors="coerce", format="ISO8601")
     if parsed.dtype != np.dtype("datetime64[ns]"):
         return None

@@ -428,7 +428,11 @@ def _validate_rfm(rfm: pd.DataFrame) -> dict[str, np.ndarray]:
     cols: dict[str, np.ndarray] = {}
     found: list[Problem | None] = []
     for c in _RFM_COLUMNS:
-        values = pd.to_numeric(rfm[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        column = rfm[c]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+            values = column.to_numpy(dtype=float)  # to_numeric: ~50 µs a column for nothing
+        else:
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         found.append(_problem(c, "missing, non-numeric or infinite value", ~np.isfinite(values)))
         cols[c] = values
     with np.errstate(invalid="ignore"):
