@@ -543,9 +543,7 @@ def _with_columns(frame: pd.DataFrame, coerced: dict[str, np.ndarray]) -> pd.Dat
             out[name] = values
         return out.reset_index(drop=True)
     names = [*frame.columns, *(c for c in coerced if c not in frame.columns)]
-    data = {
-        name: coerced[name] if name in coerced else frame[name].array.copy() for name in names
-    }
+    data = {name: coerced[name] if name in coerced else frame[name].array.copy() for name in names}
     return pd.DataFrame(data, copy=False)
 
 

@@ -81,7 +81,6 @@ from churnml.serving.schemas import (
 from churnml.system import available_cpus
 
 with bentoml.importing():
-
     from churnml.errors import ChurnmlError
     from churnml.scoring.bundle import ModelBundle
     from churnml.scoring.scorer import Scorer
