@@ -207,7 +207,14 @@ class UpliftModel:
             dtype_of = dict(zip(X.columns, X.dtypes, strict=True))
             plain = [j for j in numeric if _is_plain_number(dtype_of[names[j]])]
             if plain:
-                out[:, plain] = X[[names[j] for j in plain]].to_numpy(dtype=np.float64)
+                columns = [names[j] for j in plain]
+                if len(X) <= _FEW_ROWS and all(map(_is_plain_number, dtype_of.values())):
+                    # A few rows of an all-number frame: one array, columns by position
+                    # (selecting them as a frame first costs ~0.2 ms).
+                    values = X.to_numpy(dtype=np.float64)[:, X.columns.get_indexer(columns)]
+                else:
+                    values = X[columns].to_numpy(dtype=np.float64)
+                out[:, plain] = values
                 done = set(plain)
                 numeric = [j for j in numeric if j not in done]
         for j in numeric:
@@ -469,6 +476,10 @@ def _score(booster: lgb.Booster, matrix: np.ndarray, raw: bool = False) -> np.nd
     """
     threads: dict[str, Any] = {"num_threads": 1} if len(matrix) < SINGLE_THREAD_ROWS else {}
     return np.asarray(booster.predict(matrix, raw_score=raw, **threads), dtype=np.float64)
+
+
+#: Up to this many rows an all-number frame is converted whole (see ``_encode``).
+_FEW_ROWS = 256
 
 
 def _is_plain_number(dtype: object) -> bool:
