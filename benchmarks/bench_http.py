@@ -191,7 +191,9 @@ def breakdown(
     bundle.churn.predict_proba = timed("churn probability", bundle.churn.predict_proba)
     bundle.churn.reason_codes = timed("reason codes (TreeSHAP)", bundle.churn.reason_codes)
     bundle.uplift.predict = timed("uplift", bundle.uplift.predict)
-    scorer.policy.decide = timed("policy (guardrails, control group)", scorer.policy.decide)
+    scorer.policy.decide_columns = timed(
+        "policy (guardrails, control group)", scorer.policy.decide_columns
+    )
     gc.collect()
     gc.freeze()  # as the server does after loading the model
     columns: dict[int, dict[str, float]] = {}

@@ -260,6 +260,19 @@ class NextBestActionPolicy:
         done on NumPy arrays taken once from each input column: pandas operations
         cost tens of microseconds each whatever the size of the frame.
         """
+        columns = self.decide_columns(scores, uplift, contact_history, as_of)
+        # One constructor (it copies the arrays, so nothing shares memory with the inputs).
+        return pd.DataFrame(columns, index=scores.index)
+
+    def decide_columns(
+        self,
+        scores: pd.DataFrame,
+        uplift: pd.DataFrame | None = None,
+        contact_history: pd.DataFrame | None = None,
+        as_of: dt.date | pd.Timestamp | str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """:meth:`decide` as one array per column (``DECISION_COLUMNS`` order), for the
+        scorer, which copies them into its own output without a frame in between."""
         require_columns(scores, SCORE_COLUMNS, "scores")
         cfg = self.config
         n = len(scores)
@@ -373,8 +386,7 @@ class NextBestActionPolicy:
             "action_reason": reasons,
             "uplift_source": np.where(any_eligible, best_source, "none").astype(object),
         }
-        # One constructor (it copies the arrays, so nothing shares memory with the inputs).
-        return pd.DataFrame({c: columns[c] for c in DECISION_COLUMNS}, index=scores.index)
+        return {c: columns[c] for c in DECISION_COLUMNS}
 
     # -------------------------------------------------------------- internals
     @staticmethod
