@@ -1,9 +1,9 @@
 """The one scorer: a customer's history in, every output field out.
 
-Batch files, Spark partitions and HTTP requests all call :meth:`Scorer.score`
-with validated :class:`~churnml.data.InputTables` and a cut-off, so that the
-same features, models and policy produce the same numbers wherever a customer
-is scored.
+Batch files and Spark partitions call :meth:`Scorer.score`, HTTP requests
+:meth:`Scorer.score_columns` (the same computation as arrays), with validated
+:class:`~churnml.data.InputTables` and a cut-off, so that the same features,
+models and policy produce the same numbers wherever a customer is scored.
 
 Per customer (one row each):
 
