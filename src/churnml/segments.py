@@ -39,6 +39,7 @@ from numpy.typing import ArrayLike
 
 from churnml.config import SegmentConfig
 from churnml.errors import DataValidationError, Problem
+from churnml.frames import floats
 
 #: Every lifecycle segment, in the order the rules are applied.
 SEGMENTS: tuple[str, ...] = ("churned", "lapsed", "new", "at_risk", "vip", "loyal", "active")
@@ -170,10 +171,10 @@ def assign_segments(frame: pd.DataFrame, config: SegmentConfig | None = None) ->
     """
     cfg = config if config is not None else SegmentConfig()
     require_columns(frame, SEGMENT_INPUT_COLUMNS, "segments")
-    recency = _floats(frame["recency_days"])
-    tenure = _floats(frame["tenure_days"])
-    orders = _floats(frame["n_orders"])
-    churn = _floats(frame["churn_probability"])
+    recency = floats(frame["recency_days"])
+    tenure = floats(frame["tenure_days"])
+    orders = floats(frame["n_orders"])
+    churn = floats(frame["churn_probability"])
     tier = frame["value_tier"].astype(object).to_numpy()
 
     with np.errstate(invalid="ignore"):
@@ -188,14 +189,6 @@ def assign_segments(frame: pd.DataFrame, config: SegmentConfig | None = None) ->
         ]
     labels = np.select(conditions, list(SEGMENTS[:-1]), default=SEGMENTS[-1])
     return pd.Series(labels.astype(object), index=frame.index, name="segment", dtype=object)
-
-
-def _floats(column: pd.Series) -> np.ndarray:
-    """A column as floats (text coerced, unparseable = NaN); numbers without ``to_numeric``,
-    whose fixed cost is most of segmenting one customer."""
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
-        return column.to_numpy(dtype=float)
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
 
 
 def describe_segments(config: SegmentConfig | None = None) -> pd.DataFrame:

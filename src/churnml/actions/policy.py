@@ -47,6 +47,7 @@ from churnml.actions.control import assign_control
 from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
 from churnml.actions.uplift import SOURCE_COLUMN
 from churnml.config import PolicyConfig
+from churnml.frames import floats
 from churnml.segments import require_columns
 
 #: Columns :meth:`NextBestActionPolicy.decide` needs in ``scores``.
@@ -103,17 +104,6 @@ def _consent(values: pd.Series) -> np.ndarray:
     return text.isin(_YES).fillna(False).to_numpy(dtype=bool)
 
 
-def _numbers(values: pd.Series) -> np.ndarray:
-    """``pd.to_numeric(values, errors="coerce")`` as floats (read-only: may be a view).
-
-    Plain NumPy numbers and booleans convert exactly as ``to_numeric`` would, so
-    they skip its parsing; only other dtypes (text, nullable, ...) go through it.
-    """
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
-        return values.to_numpy(dtype=float)
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-
-
 def _member(codes: np.ndarray, uniques: np.ndarray, allowed: Iterable[str]) -> np.ndarray:
     """Whether each value is in ``allowed``, given ``pd.factorize`` codes and uniques.
 
@@ -162,7 +152,7 @@ class _AlignedUplift:
     def values(self, action_id: str) -> np.ndarray:
         """The action's uplift per customer as floats (text coerced, missing = NaN)."""
         assert self.frame is not None
-        return self._align(_numbers(self.frame[action_id]), np.nan)
+        return self._align(floats(self.frame[action_id]), np.nan)
 
     def sources(self, n: int) -> np.ndarray:
         """``uplift_source`` per customer, ``"prior"`` where the table says nothing."""
@@ -284,14 +274,12 @@ class NextBestActionPolicy:
             raise ValueError("scores must have one row per customer_id")
         guards = self._guards(contact_history, as_of, customers)
 
-        clv = np.nan_to_num(_numbers(scores["clv"]), nan=0.0)
+        clv = np.nan_to_num(floats(scores["clv"]), nan=0.0)
         order_value = np.maximum(
-            np.nan_to_num(_numbers(scores["expected_order_value"]), nan=0.0), 0.0
+            np.nan_to_num(floats(scores["expected_order_value"]), nan=0.0), 0.0
         )
-        p_buy = np.clip(
-            1.0 - np.nan_to_num(_numbers(scores["churn_probability"]), nan=0.0), 0.0, 1.0
-        )
-        recency = _numbers(scores["recency_days"])
+        p_buy = np.clip(1.0 - np.nan_to_num(floats(scores["churn_probability"]), nan=0.0), 0.0, 1.0)
+        recency = floats(scores["recency_days"])
         segment_codes, segments = pd.factorize(_strings(scores["segment"]))
         tier_codes, tiers = pd.factorize(_strings(scores["value_tier"]))
         consents: dict[str, np.ndarray] = {}

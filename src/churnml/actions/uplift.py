@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from churnml.actions.catalogue import CONTROL
+from churnml.frames import is_plain_number, number_matrix
 
 if TYPE_CHECKING:  # imported where used: LightGBM pulls in scikit-learn and SciPy (~0.5 s)
     import lightgbm as lgb
@@ -205,16 +206,14 @@ class UpliftModel:
         numeric = [j for j, name in enumerate(names) if name not in self.categories_]
         if numeric and X.columns.is_unique:
             dtype_of = dict(zip(X.columns, X.dtypes, strict=True))
-            plain = [j for j in numeric if _is_plain_number(dtype_of[names[j]])]
+            plain = [j for j in numeric if is_plain_number(dtype_of[names[j]])]
             if plain:
                 columns = [names[j] for j in plain]
-                if len(X) <= _FEW_ROWS and all(map(_is_plain_number, dtype_of.values())):
-                    # A few rows of an all-number frame: one array, columns by position
-                    # (selecting them as a frame first costs ~0.2 ms).
-                    values = X.to_numpy(dtype=np.float64)[:, X.columns.get_indexer(columns)]
+                whole = number_matrix(X)
+                if whole is not None:
+                    out[:, plain] = whole[:, X.columns.get_indexer(columns)]
                 else:
-                    values = X[columns].to_numpy(dtype=np.float64)
-                out[:, plain] = values
+                    out[:, plain] = X[columns].to_numpy(dtype=np.float64)
                 done = set(plain)
                 numeric = [j for j in numeric if j not in done]
         for j in numeric:
@@ -476,15 +475,6 @@ def _score(booster: lgb.Booster, matrix: np.ndarray, raw: bool = False) -> np.nd
     """
     threads: dict[str, Any] = {"num_threads": 1} if len(matrix) < SINGLE_THREAD_ROWS else {}
     return np.asarray(booster.predict(matrix, raw_score=raw, **threads), dtype=np.float64)
-
-
-#: Up to this many rows an all-number frame is converted whole (see ``_encode``).
-_FEW_ROWS = 256
-
-
-def _is_plain_number(dtype: object) -> bool:
-    """A NumPy boolean, integer or float dtype: ``to_numeric`` would leave its values as they are."""
-    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

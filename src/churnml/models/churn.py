@@ -54,6 +54,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from churnml.config import ChurnConfig
+from churnml.frames import number_matrix
 from churnml.models.reasons import ReasonCodes, top_reasons
 
 logger = logging.getLogger(__name__)
@@ -379,14 +380,13 @@ class ChurnModel(BaseEstimator):
             if missing:
                 raise ValueError(f"missing feature columns: {', '.join(missing)}")
             if len(X) <= SMALL_FRAME_ROWS:
-                # One array of all columns, then the features by position: for a few
-                # rows, selecting the columns as a frame (~0.2 ms) or one by one costs
-                # more than the copy. Frames with text columns take the selection.
-                positions = X.columns.get_indexer(self.feature_names_)
-                if X.columns.is_unique and all(
-                    isinstance(t, np.dtype) and t.kind in "biuf" for t in X.dtypes
-                ):
-                    return np.ascontiguousarray(X.to_numpy(dtype=np.float64)[:, positions])
+                # For a few rows the per-column loop below costs more (a pandas lookup
+                # per feature) than the copy: the features by position from one array,
+                # or one selection when some column is not a number.
+                whole = number_matrix(X)
+                if whole is not None:
+                    positions = X.columns.get_indexer(self.feature_names_)
+                    return np.ascontiguousarray(whole[:, positions])
                 return X[self.feature_names_].to_numpy(dtype=np.float64)
             # Column by column into a column-major matrix: one contiguous copy per
             # feature, which LightGBM reads as is (selecting the columns and calling

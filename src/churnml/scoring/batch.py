@@ -436,9 +436,16 @@ class InputSource:
         )
 
     def count_rows(self) -> int:
-        """Data rows (exact for Parquet; lines minus the header for CSV) of the whole input."""
+        """Data rows: exact for Parquet (those of its row groups for a range of them),
+        lines minus the header for CSV."""
         if self.fmt == "parquet":
-            return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+            if not self.row_groups:
+                return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+            total = 0
+            for f, groups in zip(self.files, self.row_groups, strict=True):
+                meta = pq.ParquetFile(f).metadata
+                total += sum(meta.row_group(g).num_rows for g in groups)
+            return total
         lines, last = 0, b"\n"
         with pa.input_stream(str(self.path), compression="detect") as stream:
             while chunk := stream.read(1 << 24):
@@ -1153,8 +1160,9 @@ def _validate_in_workers(
     jobs = [(name, part, src) for name, parts in ranges.items() for part, src in enumerate(parts)]
     # Largest first: the last tasks to start are small, so no worker idles while
     # another finishes a big range (~1 s of 10 at 1M customers on two workers).
-    jobs.sort(key=lambda job: -_range_rows(job[2]))
-    # Parquet row counts are free; a CSV file is one range, whose rows are its total.
+    # Parquet row counts are free; a CSV file (one range) is not counted up front.
+    jobs.sort(key=lambda job: -job[2].count_rows() if job[2].fmt == "parquet" else 0)
+    # A CSV file is one range, whose rows are its total.
     totals = {
         name: src.count_rows() if src.fmt == "parquet" else None for name, src in sources.items()
     }
@@ -1172,17 +1180,6 @@ def _validate_in_workers(
         bar.advance(tasks[name], result.rows, total=totals[name] or result.rows)
         by_part[name][part] = result
     return {name: [parts[k] for k in sorted(parts)] for name, parts in by_part.items()}
-
-
-def _range_rows(src: InputSource) -> int:
-    """Rows of a range of Parquet row groups (of the whole input otherwise), for scheduling."""
-    if src.fmt != "parquet" or not src.row_groups:
-        return src.count_rows() if src.fmt == "parquet" else 0
-    total = 0
-    for f, groups in zip(src.files, src.row_groups, strict=True):
-        meta = pq.ParquetFile(f).metadata
-        total += sum(meta.row_group(g).num_rows for g in groups)
-    return total
 
 
 def _add_table(name: str, parts: list[_RangeResult], spill: SpillStore, log: ProblemLog) -> int:

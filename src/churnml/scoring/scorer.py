@@ -31,6 +31,7 @@ import pandas as pd
 
 from churnml.actions.policy import NextBestActionPolicy
 from churnml.data.contract import CONSENT_COLUMNS, InputTables
+from churnml.frames import number_matrix
 from churnml.models.inputs import model_inputs
 from churnml.scoring.bundle import ModelBundle
 from churnml.segments import assign_segments
@@ -122,7 +123,7 @@ class Scorer:
         for col in _LTV_OUTPUTS:
             out[col] = read[col].astype(float, copy=False)
         out["churn_probability"] = np.asarray(churn_probability, dtype=float)
-        out["churn_reasons"] = _objects(reasons.to_json(digits=6))
+        out["churn_reasons"] = np.array(reasons.to_json(digits=6), dtype=object)
         out["segment"] = scores["segment"].to_numpy()
         out["value_tier"] = scores["value_tier"].to_numpy()
         for col in _DECISION_OUTPUTS:
@@ -135,22 +136,14 @@ class Scorer:
 def _columns_of(frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The columns ``names`` of ``frame`` that exist, as arrays (views where possible).
 
-    The model inputs of a few customers are one float block: one ``to_numpy`` and
-    columns by position replace a pandas lookup per column (~10 µs each).
+    The model inputs of a few customers are one float block: one array and columns
+    by position replace a pandas lookup per column (~10 µs each).
     """
-    if len(frame) <= _FEW_ROWS and frame.columns.is_unique:
-        values = frame.to_numpy()
-        if values.dtype == np.float64:
-            positions = frame.columns.get_indexer(list(names))
-            return {n: values[:, j] for n, j in zip(names, positions, strict=True) if j >= 0}
+    whole = number_matrix(frame)
+    if whole is not None:
+        positions = frame.columns.get_indexer(list(names))
+        return {n: whole[:, j] for n, j in zip(names, positions, strict=True) if j >= 0}
     return {n: frame[n].to_numpy() for n in names if n in frame.columns}
-
-
-def _objects(values: list[str]) -> np.ndarray:
-    """A list of strings as a 1-D object array (``np.asarray`` would make fixed-width text)."""
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
 
 
 @contextlib.contextmanager
@@ -172,8 +165,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-#: Up to this many customers, the model inputs are read as one array (``_columns_of``).
-_FEW_ROWS = 256
 #: LTV outputs copied from the model inputs (p_alive .. expected_days_to_next_purchase).
 _LTV_OUTPUTS = OUTPUT_COLUMNS[
     OUTPUT_COLUMNS.index("p_alive") : OUTPUT_COLUMNS.index("churn_probability")
