@@ -4,18 +4,30 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install demo test test-all lint format typecheck bench serve clean
+.PHONY: help install lock demo test test-all lint format typecheck bench serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+LOCK   := requirements.lock
+# The resolver's target: the Python and platform of the project's machines and CI.
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
+
+# Every install goes through the lock: uv (pinned in the lock) installs the exact versions
+# CI passed with, then churnml itself without re-resolving its dependencies.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --progress-bar off -e ".[dev,spark]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(LOCK) uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(LOCK)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install churnml with its dev and spark extras
+install: $(STAMP)  ## create .venv and install churnml with every extra, exactly as locked
+
+lock:  ## re-resolve requirements.lock from pyproject.toml's ranges (needs the package index)
+	test -x $(BIN)/uv || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --extra tune \
+		$(LOCK_TARGET) --upgrade --quiet -o $(LOCK)
 
 demo: $(STAMP)  ## the main job: simulate -> train -> register -> score, on the embedded MLflow store
 	$(BIN)/churnml demo

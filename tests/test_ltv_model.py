@@ -421,7 +421,12 @@ def test_nan_parameters_are_never_returned(
 
 
 def test_tiny_data_fit_is_retried_and_recorded() -> None:
-    """Six repeat buyers: the first attempt fails, a retry succeeds and says so."""
+    """Six repeat buyers: the first attempt fails, a retry succeeds and says so.
+
+    How the first attempt fails depends on the BLAS kernel (lifetimes' ConvergenceError,
+    or a degenerate optimum that the model's own check rejects), so only the failure is
+    asserted, not its message.
+    """
     rng = np.random.default_rng(0)
     rfm = pd.DataFrame(
         {"frequency": 0, "recency": 0.0, "T": rng.uniform(7, 30, 500), "monetary_value": 0.0}
@@ -434,7 +439,7 @@ def test_tiny_data_fit_is_retried_and_recorded() -> None:
         model = LTVModel().fit(rfm)
     report = model.fit_report_
     assert report["bgnbd_retries"] >= 1
-    assert report["bgnbd_attempts"][0]["error"].startswith("ConvergenceError")
+    assert report["bgnbd_attempts"][0]["error"]  # the first attempt failed, for a reason
     assert report["bgnbd_attempts"][-1]["error"] is None
     assert any("BG/NBD fit needed" in str(w.message) for w in caught)
     assert report["gg_assumption_flagged"]  # spend rises with frequency in these rows
