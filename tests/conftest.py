@@ -8,6 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run and keep no example database
+# (no .hypothesis/ folder in the working tree): a failure seen once is seen again.
+settings.register_profile("churnml", derandomize=True, database=None, deadline=None)
+settings.load_profile("churnml")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -22,6 +28,26 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks_between_tests() -> Iterator[None]:
+    """Each test starts from the session's environment and MLflow location.
+
+    ``mlflow.set_tracking_uri`` (called by ``train`` and ``configure_mlflow``) sets a
+    process-wide URI and exports ``MLFLOW_TRACKING_URI``; without this, a test would
+    silently inherit the store of the one before it. The private attributes are
+    MLflow's own globals (the version is locked).
+    """
+    import mlflow.tracking._model_registry.utils as registry
+    import mlflow.tracking._tracking_service.utils as tracking
+
+    env = dict(os.environ)
+    uris = (tracking._tracking_uri, registry._registry_uri)
+    yield
+    os.environ.clear()
+    os.environ.update(env)
+    tracking._tracking_uri, registry._registry_uri = uris
 
 
 # A model trained once per test session, shared by the scoring, batch, Spark and HTTP

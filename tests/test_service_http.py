@@ -638,9 +638,9 @@ def test_without_a_model_readiness_fails_with_a_message(empty_store_server: Serv
     scored = httpx.post(srv.url + "/score", json=EXAMPLE_REQUEST)
     assert scored.status_code == 503 and scored.json()["error"] == "model_not_loaded"
     assert httpx.get(srv.url + "/model").status_code == 503
-    # No score table was ever published to this server: lookups say so, as a 503.
+    # No score table was ever published to this server: every customer is unknown.
     lookup = httpx.get(srv.url + "/customers/no-such-customer")
-    assert lookup.status_code == 503 and lookup.json()["error"] == "scores_unavailable"
+    assert lookup.status_code == 404 and lookup.json()["error"] == "not_found"
     batch = httpx.post(srv.url + "/score_batch", json=EXAMPLE_BATCH_REQUEST)
     assert batch.status_code == 503 and batch.json()["error"] == "model_not_loaded"
     assert httpx.get(srv.url + "/livez").status_code == 200  # alive: no crash loop

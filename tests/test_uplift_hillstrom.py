@@ -36,11 +36,12 @@ FEATURES = ["recency", "history", "mens", "womens", "zip_code", "newbie", "chann
 ARMS = {"Mens E-Mail": "mens_email", "Womens E-Mail": "womens_email", "No E-Mail": "control"}
 PUBLISHED_EFFECT = {"mens_email": 0.1828 - 0.1062, "womens_email": 0.1514 - 0.1062}
 
-pytestmark = pytest.mark.skipif(not HILLSTROM.exists(), reason=f"{HILLSTROM} not found")
-
 
 @pytest.fixture(scope="module")
 def hillstrom() -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """The data set; only the tests that need it skip where the shared folder is absent."""
+    if not HILLSTROM.exists():
+        pytest.skip(f"{HILLSTROM} not found")
     df = pd.read_csv(HILLSTROM)
     assert len(df) == 64_000
     return df[FEATURES], df["segment"].map(ARMS), df["visit"]
