@@ -86,7 +86,7 @@ def test_train_command_registers_the_champion(trained: str, env: dict[str, str])
     from mlflow.tracking import MlflowClient
 
     assert "version 1" in trained and "no champion yet" in trained
-    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"], registry_uri=env["MLFLOW_TRACKING_URI"])
     assert str(client.get_model_version_by_alias("churnml", "champion").version) == "1"
     run_id = client.get_model_version("churnml", "1").run_id
     assert client.get_run(run_id).data.metrics["churn_roc_auc"] > 0.7

@@ -88,7 +88,7 @@ def test_training_against_a_tracking_server(
     )
     result = train(config, show_progress=False)
     assert result.tracking_uri == mlflow_server
-    client = MlflowClient(mlflow_server)
+    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
     run = client.get_run(result.run_id)
     assert run.data.metrics["churn_roc_auc"] > 0.7
     assert (

@@ -55,7 +55,7 @@ def runs(store: str):  # type: ignore[no-untyped-def]
 
 
 def test_each_training_is_a_run_with_params_fingerprint_metrics_and_artifacts(runs, store) -> None:  # type: ignore[no-untyped-def]
-    client = MlflowClient(store)
+    client = MlflowClient(store, registry_uri=store)
     first, second, *_ = runs
     for result in (first, second):
         run = client.get_run(result.run_id)
@@ -80,7 +80,7 @@ def test_each_training_is_a_run_with_params_fingerprint_metrics_and_artifacts(ru
 
 def test_versions_and_aliases_follow_the_promotion_rule(runs, store) -> None:  # type: ignore[no-untyped-def]
     first, second, weak, tables_b = runs
-    client = MlflowClient(store)
+    client = MlflowClient(store, registry_uri=store)
     assert (first.version, second.version, weak.version) == ("1", "2", "3")
     assert first.decision.promote and first.decision.reason == "no champion yet"
     # The decision about version 2 compares both models on version 2's evaluation rows.
@@ -117,7 +117,14 @@ def test_promote_command_moves_the_champion_by_hand(runs, store, tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert "version 3" in done.stdout
-    assert str(MlflowClient(store).get_model_version_by_alias("churnml", "champion").version) == "3"
+    assert (
+        str(
+            MlflowClient(store, registry_uri=store)
+            .get_model_version_by_alias("churnml", "champion")
+            .version
+        )
+        == "3"
+    )
     missing = subprocess.run(
         [sys.executable, "-m", "churnml.cli", "promote", "99"],
         env=env,

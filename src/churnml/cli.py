@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.errors import ChurnmlError, DataValidationError
+from churnml.system import Terminated, raise_on_sigterm
 
 if TYPE_CHECKING:
     from churnml.config import Config
@@ -55,6 +56,9 @@ def _friendly(fn: F) -> F:
         except ChurnmlError as e:
             err.print(f"[bold red]Error[/]: {e}", highlight=False)
             raise typer.Exit(1) from None
+        except Terminated:
+            err.print("[yellow]Terminated (SIGTERM); nothing was written.[/]")
+            raise typer.Exit(143) from None
         except KeyboardInterrupt:
             err.print("[yellow]Interrupted; nothing was written.[/]")
             raise typer.Exit(130) from None
@@ -575,6 +579,7 @@ def main() -> None:
     )
     for noisy in ("mlflow", "alembic", "py4j"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    raise_on_sigterm()  # a scheduler's SIGTERM cleans up like Ctrl-C (exit 143)
     try:
         app()
     except BrokenPipeError:  # e.g. `churnml ... | head`

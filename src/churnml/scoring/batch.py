@@ -79,7 +79,7 @@ from churnml.data.io import TEXT_COLUMNS, atomic_path, table_format
 from churnml.errors import ChurnmlError, DataValidationError, Problem
 from churnml.scoring.bundle import ModelBundle
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
-from churnml.system import available_cpus
+from churnml.system import available_cpus, worker_pool
 
 logger = logging.getLogger(__name__)
 
@@ -1155,7 +1155,7 @@ def _validate_in_workers(
     every spill file has one writer. Returns each table's results in file order;
     the progress bar advances as they come in.
     """
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     jobs = [(name, part, src) for name, parts in ranges.items() for part, src in enumerate(parts)]
     # Largest first: the last tasks to start are small, so no worker idles while
@@ -1167,9 +1167,7 @@ def _validate_in_workers(
         name: src.count_rows() if src.fmt == "parquet" else None for name, src in sources.items()
     }
     tasks = {name: bar.task(f"validating {name}", totals[name]) for name in ranges}
-    done = Parallel(
-        n_jobs=min(workers, len(jobs)), backend="loky", batch_size=1, return_as="generator"
-    )(
+    done = worker_pool(min(workers, len(jobs)), batch_size=1, return_as="generator")(
         delayed(_validate_table)(
             src, spill.for_part(part) if spill is not None else None, batch_rows, strict_events
         )
@@ -1340,12 +1338,12 @@ def _scored_buckets(
         for b in range(spill.n_buckets):
             yield _score_bucket(scorer, spill, tables, b, cutoff)
         return
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     bundle_dir = bundle.save(spill.root / "bundle")
     scorer_args = (str(bundle_dir), str(bundle.model_version), max(1, default_workers() // workers))
     reader = spill.reader()
-    results = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
+    results = worker_pool(workers, return_as="generator")(
         delayed(_worker_score)(scorer_args, reader, tables, b, cutoff)
         for b in range(spill.n_buckets)
     )
