@@ -8,6 +8,7 @@ gone and exit by themselves, and the next run removes the stale spill folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -117,3 +118,41 @@ def test_sigkill_leaves_no_process_and_the_spills_do_not_grow(job: dict[str, Any
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert job["out"].exists()
     assert _spills(job["work"]) == []  # the killed runs' folders were cleaned up
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_spark_job_leaves_no_process_and_no_output(
+    job: dict[str, Any], sig: signal.Signals
+) -> None:
+    pytest.importorskip("pyspark")
+    args = [a for a in job["args"] if a not in ("--workers", "2")]
+    spark = {**job, "args": [*args, "--engine", "spark", "--spark-master", "local[2]"]}
+    with (job["work"].parent / "stderr.log").open("wb") as log:
+        proc = subprocess.Popen(
+            spark["args"], env=job["env"], stdout=subprocess.DEVNULL, stderr=log,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:  # until Spark runs Python tasks
+        assert proc.poll() is None, _stderr(job)
+        names = []
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a child may exit while we look
+                names.append(" ".join(child.cmdline()))
+        if any("pyspark" in n and "daemon" in n for n in names) or any(
+            "worker" in n for n in names
+        ):
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("Spark never started its Python workers:\n" + _stderr(job)[-2000:])
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143, _stderr(job)[-2000:]
+        assert "Traceback" not in _stderr(job)
+    left = _wait_until_gone(proc.pid, seconds=20)
+    assert left == [], [p.cmdline()[:3] for p in left]
+    assert not job["out"].exists()

@@ -572,11 +572,11 @@ def main() -> None:
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_time=False, show_path=False)],
-    )
+    handler = RichHandler(console=err, show_time=False, show_path=False)
+    # py4j reports an interrupted call (Ctrl-C, SIGTERM) on the *root* logger with a
+    # traceback; the command's own message says what happened.
+    handler.addFilter(lambda record: record.msg != "KeyboardInterrupt while sending command.")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
     for noisy in ("mlflow", "alembic", "py4j"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     raise_on_sigterm()  # a scheduler's SIGTERM cleans up like Ctrl-C (exit 143)
