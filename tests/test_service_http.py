@@ -646,3 +646,55 @@ def test_without_a_model_readiness_fails_with_a_message(empty_store_server: Serv
     assert httpx.get(srv.url + "/livez").status_code == 200  # alive: no crash loop
     assert srv.process.poll() is None
     assert "no model loaded from models:/churnml@champion" in srv.log()
+
+
+# ----------------------------------------------------------------------------- error schema
+
+
+def _canonical(body: dict[str, Any]) -> None:
+    """The service's one error shape: a sentence or code, and a list of {loc, msg, type}."""
+    assert set(body) == {"error", "detail"} and isinstance(body["error"], str)
+    assert "IODescriptor" not in body["error"] and "validation error for" not in body["error"]
+    assert body["detail"] and all(set(d) == {"loc", "msg", "type"} for d in body["detail"])
+    assert "pydantic.dev" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content", "status", "error"),
+    [
+        ("POST", "/score", b'{"customers": [{"customer_id": "a", "orders": [{"order_date": "2024-01-01", "amount": "x"}]}]}', 400, "invalid request to POST /score"),
+        ("POST", "/score", b"{broken", 400, "invalid request to POST /score"),
+        ("POST", "/score_batch", b'{"customers": []}', 400, "invalid request to POST /score_batch"),
+        ("GET", "/customers/" + "x" * 300, None, 422, "invalid request to GET /customers/{customer_id}"),
+        ("GET", "/score", None, 405, "method_not_allowed: GET /score"),
+        ("POST", "/no-such-endpoint", b"{}", 404, "not_found: POST /no-such-endpoint"),
+    ],
+)  # fmt: skip
+def test_every_error_has_the_documented_schema(
+    client: httpx.Client, method: str, path: str, content: bytes | None, status: int, error: str
+) -> None:
+    r = client.request(method, path, content=content, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    body = r.json()
+    _canonical(body)
+    assert body["error"] == error
+    assert "x" * 300 not in r.text  # the input is never echoed back
+
+
+def test_openapi_declares_the_error_schema_for_every_error_status(server: ServerProcess) -> None:
+    doc = httpx.get(server.url + "/docs.json").json()
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            for code, response in op["responses"].items():
+                if code.startswith("2"):
+                    continue
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (
+                    method,
+                    path,
+                    code,
+                )
+            if method == "post":
+                assert op["requestBody"]["required"] is True
+                assert {"400", "401", "413", "415", "422", "503"} <= set(op["responses"])
+    assert "InvalidArgument" not in doc["components"]["schemas"]

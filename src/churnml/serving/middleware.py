@@ -2,7 +2,9 @@
 
 It runs before BentoML parses a body, so an oversized or non-JSON request is
 refused without being read into a model, and an unauthorised one without being
-read at all. Every refusal is a JSON body shaped like the service's other errors.
+read at all. Every refusal is a JSON body shaped like the service's other errors,
+and so, on the way out, is every error the framework answers itself; the OpenAPI
+document is rewritten to declare exactly that (:mod:`churnml.serving.errors`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from churnml.serving.errors import canonical_error, declare_errors
 
 logger = logging.getLogger("churnml.serving")
 
@@ -93,6 +97,7 @@ class RequestGuard:
         if path in MODEL_PATHS and (reason := _load_error()) is not None:
             await _send_json(send, 503, "model_not_loaded", reason, [], "model_not_loaded")
             return
+        send = _normalising(send, scope.get("method", "GET"), path)
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
@@ -167,6 +172,46 @@ class RequestGuard:
             ["body"],
             "request_too_large",
         )
+
+
+def _normalising(send: Send, method: str, path: str) -> Send:
+    """A ``send`` that puts error bodies into the service's schema and declares it in
+    ``/docs.json``; every other response passes through untouched and unbuffered."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def normalised(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            if message["status"] >= 400 or (path == "/docs.json" and message["status"] == 200):
+                start = message
+                return
+        elif message["type"] == "http.response.body" and start is not None:
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            status = int(start["status"])
+            if status >= 400:
+                body = canonical_error(status, method, path, body) or body
+            else:
+                body = json.dumps(declare_errors(json.loads(body))).encode("utf-8")
+            headers = [
+                (k, v) for k, v in start.get("headers", []) if k.lower() not in _BODY_HEADERS
+            ]
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        await send(message)
+
+    return normalised
+
+
+_BODY_HEADERS = frozenset({b"content-type", b"content-length"})
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
