@@ -148,3 +148,60 @@ def test_publish_file_streams_a_batch_output(fmt: str, url: str, tmp_path: Path)
     )
     assert row["churn_reasons"] == frame.loc[1000, "churn_reasons"]
     assert row["control_group"] == bool(frame.loc[1000, "control_group"])
+
+
+READER = r"""
+import json, sys, time
+from sqlalchemy import create_engine, text
+from churnml.scoring.publish import latest_score
+url, n, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+engine = create_engine(url)
+seen, problems, reads = set(), [], 0
+latest_score("C00007", url=url)  # imports and connections done before saying so
+print("ready", flush=True)
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    with engine.connect() as conn:  # one query: the table as one snapshot sees it
+        rows = conn.execute(text(
+            "select count(*), count(distinct segment), min(segment) from customer_scores"
+        )).one()
+    row = latest_score("C00007", url=url)
+    reads += 1
+    if rows[0] not in (0, n) or rows[1] > 1:
+        problems.append(f"half-published: {tuple(rows)}")
+    if rows[0] == n:
+        seen.add(rows[2])
+        if row is None or row["segment"] is None:
+            problems.append("a published customer was missing")
+print(json.dumps({"reads": reads, "generations": sorted(seen), "problems": problems[:5]}))
+"""
+
+
+def test_readers_never_see_a_half_published_table(url: str, tmp_path: Path) -> None:
+    """A reader in another process, polling while the table is re-published (and one
+    publish fails), sees the previous generation or the next, whole, never a mix."""
+    import subprocess
+    import sys
+
+    n = 20_000
+    publish_scores(scores(n).assign(segment="gen-0"), url=url)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, url, str(n), "6"], stdout=subprocess.PIPE, text=True
+    )
+    assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
+    for generation in range(1, 6):
+        publish_scores(scores(n, seed=generation).assign(segment=f"gen-{generation}"), url=url)
+
+    def failing() -> Iterator[pd.DataFrame]:
+        yield scores(n, seed=9).assign(segment="gen-broken")
+        raise RuntimeError("the source broke mid-way")
+
+    with pytest.raises(RuntimeError):
+        publish_scores(failing(), url=url)
+    out, _ = reader.communicate(timeout=120)
+    report = json.loads(out)
+    assert reader.returncode == 0
+    assert report["problems"] == []
+    assert report["reads"] > 10 and len(report["generations"]) >= 2  # it really read meanwhile
+    assert "gen-broken" not in report["generations"]
+    assert latest_score("C00007", url=url)["segment"] == "gen-5"  # type: ignore[index]
