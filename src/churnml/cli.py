@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -563,9 +564,27 @@ def lift(
         out.print(f"MLflow run {run.info.run_id} (experiment churnml-lift)")
 
 
+def _not_interrupt_noise(record: logging.LogRecord) -> bool:
+    """False for a library's traceback of an interrupted call (Ctrl-C, SIGTERM).
+
+    py4j logs every call that the interrupt cut short, with its traceback, on the root
+    logger or its own, at ERROR level; the command's own message already says what
+    happened and what was (not) written.
+    """
+    if record.msg == "KeyboardInterrupt while sending command.":
+        return False
+    error = record.exc_info[1] if record.exc_info else None
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, KeyboardInterrupt):
+            return False
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return True
+
+
 def main() -> None:
     """Entry point of the ``churnml`` script."""
-    import logging
     import os
 
     from rich.logging import RichHandler
@@ -573,9 +592,7 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
     handler = RichHandler(console=err, show_time=False, show_path=False)
-    # py4j reports an interrupted call (Ctrl-C, SIGTERM) on the *root* logger with a
-    # traceback; the command's own message says what happened.
-    handler.addFilter(lambda record: record.msg != "KeyboardInterrupt while sending command.")
+    handler.addFilter(_not_interrupt_noise)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[handler])
     for noisy in ("mlflow", "alembic", "py4j"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
