@@ -33,7 +33,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from churnml.actions.catalogue import load_catalogue
-from churnml.actions.uplift import UpliftModel, uplift_training_set
+from churnml.actions.control import assign_control
+from churnml.actions.trust import check_uplift
+from churnml.actions.uplift import UpliftModel, training_order, uplift_training_set
 from churnml.config import Config
 from churnml.data.contract import InputTables, validate_tables
 from churnml.data.load import load_tables
@@ -150,17 +152,41 @@ def fit_uplift(
         observed = camp.loc[camp["sent_date"] + pd.Timedelta(days=RESPONSE_WINDOW_DAYS) <= as_of]
         if len(observed) and observed["treated"].any() and (~observed["treated"]).any():
             X, action, y = uplift_training_set(observed, lambda day: build_features(tables, day))
+            held = uplift_holdout(training_order(observed)["customer_id"], config)
             try:
-                model = UpliftModel(random_state=config.seed).fit(X, action, y)
+                model = UpliftModel(random_state=config.seed).fit(X[~held], action[~held], y[~held])
+                verdicts = check_uplift(model, X[held], action[held], y[held])
                 info = {
                     "uplift.source": "learned",
-                    "uplift.rows": len(X),
+                    "uplift.outcome": "converted",
+                    "uplift.rows": int((~held).sum()),
+                    "uplift.holdout_rows": int(held.sum()),
                     "uplift.actions": ",".join(model.actions_),
+                    **{
+                        f"uplift.{r.action}.{col}": getattr(r, col)
+                        for r in verdicts.itertuples()
+                        for col in ("verdict", "effect", "uplift_at_k_low")
+                    },
                 }
                 return model, info
             except ValueError as err:
                 info["uplift.fallback_reason"] = str(err)
     return UpliftModel.prior(catalogue.prior_uplifts()), info
+
+
+#: Share of campaign customers held out from uplift training: the trust check
+#: (:mod:`churnml.actions.trust`) and the offline policy evaluation use them.
+UPLIFT_HOLDOUT_SHARE = 0.3
+
+
+def uplift_holdout(customer_ids: pd.Series, config: Config) -> np.ndarray:
+    """Whether each campaign row's customer is held out of uplift training.
+
+    By a hash of the customer id (independent of the campaign's own control hash),
+    so all rows of one customer fall on the same side.
+    """
+    salt = f"{config.policy.campaign_salt}:uplift-holdout"
+    return assign_control(customer_ids.astype(str).to_numpy(), salt, UPLIFT_HOLDOUT_SHARE)
 
 
 def _champion_metric(config: Config, rows: EvaluationRows) -> tuple[float | None, str | None]:

@@ -9,7 +9,8 @@ Per customer (one row each):
 
 - LTV: ``p_alive``, ``expected_purchases`` over the horizon, ``p_no_purchase``
   in the churn window, ``expected_order_value``, ``clv`` (discounted margin),
-  ``expected_days_to_next_purchase``;
+  ``expected_days_to_next_purchase``, ``value_if_retained`` (the CLV of the
+  customer if alive: what a win-back that brings them back earns);
 - churn: calibrated ``churn_probability`` and ``churn_reasons`` (JSON list of
   the top signed TreeSHAP contributions with a readable description);
 - ``segment`` and ``value_tier``;
@@ -45,6 +46,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "expected_order_value",
     "clv",
     "expected_days_to_next_purchase",
+    "value_if_retained",
     "churn_probability",
     "churn_reasons",
     "segment",
@@ -66,7 +68,12 @@ class Scorer:
 
     def __init__(self, bundle: ModelBundle):
         self.bundle = bundle
-        self.policy = NextBestActionPolicy(bundle.catalogue, bundle.config.policy)
+        self.policy = NextBestActionPolicy(
+            bundle.catalogue,
+            bundle.config.policy,
+            priors=bundle.uplift.policy_priors(bundle.catalogue.prior_uplifts()),
+            harmful=bundle.uplift.harmful_actions(),
+        )
 
     def score(self, tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFrame:
         """Every output column for each customer with a purchase strictly before ``as_of``.
@@ -165,13 +172,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-#: LTV outputs copied from the model inputs (p_alive .. expected_days_to_next_purchase).
+#: LTV outputs copied from the model inputs (p_alive .. value_if_retained).
 _LTV_OUTPUTS = OUTPUT_COLUMNS[
     OUTPUT_COLUMNS.index("p_alive") : OUTPUT_COLUMNS.index("churn_probability")
 ]
 #: Model inputs that segments and the policy read (besides the scores).
 _POLICY_INPUTS: tuple[str, ...] = (
     "clv",
+    "value_if_retained",
     "expected_order_value",
     "recency_days",
     "tenure_days",
