@@ -194,6 +194,7 @@ def _scores(n: int = 6, **overrides: object) -> pd.DataFrame:
         {
             "customer_id": [f"c{i}" for i in range(n)],
             "churn_probability": 0.6,
+            "p_alive": 0.0,  # surely gone: a return is worth 0.3 x 50 + 200 = 215
             "value_if_retained": 200.0,
             "expected_order_value": 50.0,
             "segment": "at_risk",
@@ -238,7 +239,7 @@ def test_best_action_by_expected_incremental_value() -> None:
     out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
     assert (out["next_best_action"] == "sms_reminder").all()
     assert (out["action_channel"] == "sms").all()
-    assert out["expected_incremental_value"].iloc[0] == pytest.approx(0.05 * 200 - 0.08)
+    assert out["expected_incremental_value"].iloc[0] == pytest.approx(0.05 * 215 - 0.08)
     assert (out["uplift_source"] == "learned").all()
 
 
@@ -247,7 +248,7 @@ def test_offer_cost_enters_the_value() -> None:
     up = _uplift(scores, email_discount=0.05)
     out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
     redeem = (1 - 0.6) + 0.05
-    expected = 0.05 * 200 - 0.05 - 0.15 * 50 * redeem
+    expected = 0.05 * 215 - 0.05 - 0.15 * 50 * redeem
     assert out["expected_incremental_value"].iloc[0] == pytest.approx(expected)
     assert out["expected_cost"].iloc[0] == pytest.approx(0.05 + 0.15 * 50 * redeem)
 
@@ -298,7 +299,7 @@ def test_consent_is_read_strictly() -> None:
 def test_budget_is_allocated_by_value_per_cost() -> None:
     scores = _scores(3, consent_sms=False, consent_push=False)
     scores["value_if_retained"] = [100.0, 1000.0, 300.0]
-    up = _uplift(scores, email_reminder=0.1)  # cost 0.05 each: value 9.95, 99.95, 29.95
+    up = _uplift(scores, email_reminder=0.1)  # cost 0.05 each: value 11.45, 101.45, 31.45
     out = NextBestActionPolicy(CATALOGUE, PolicyConfig(control_share=0.0, budget=0.1)).decide(
         scores, up
     )
@@ -361,6 +362,7 @@ def policy_inputs(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
         {
             "customer_id": [f"c{i}" for i in range(n)],
             "churn_probability": draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)),
+            "p_alive": draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)),
             "value_if_retained": draw(st.lists(st.floats(0, 2000), min_size=n, max_size=n)),
             "expected_order_value": draw(st.lists(st.floats(0, 300), min_size=n, max_size=n)),
             "segment": draw(st.lists(st.sampled_from(SEGMENTS), min_size=n, max_size=n)),
@@ -553,6 +555,7 @@ def test_policy_beats_churn_risk_and_contact_everyone_at_the_same_budget(
         0.3 * truth["mean_order_value"].to_numpy() * lam * 365
     )  # margin x a year's spend
     scores["value_if_retained"] = scores["clv"]
+    scores["p_alive"] = 0.0
     scores["expected_order_value"] = truth["mean_order_value"].to_numpy()
     for col in ("recency_days", "tenure_days", "n_orders"):
         scores[col] = feats[col].to_numpy()

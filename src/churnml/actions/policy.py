@@ -2,15 +2,20 @@
 
 For each customer and each eligible contact action ``a`` the policy computes
 
-    expected incremental value = uplift_a x value_if_retained - unit_cost_a - offer_cost_a,
+    expected incremental value = uplift_a x value of a return - unit_cost_a - offer_cost_a,
+    value of a return = margin x expected order value + (1 - P(alive)) x value_if_retained,
     offer_cost_a = offer share x expected order value x P(purchase | contacted),
 
-``uplift_a`` is the increase in the probability that the customer buys again
-(is won back) and ``value_if_retained`` what a customer who is alive is worth
-over the horizon (``LTVModel`` output: CLV without the P(alive) factor, Fader,
-Hardie & Lee 2005). Multiplying the uplift by CLV instead would count survival
-twice - CLV already carries P(alive) - and favour the customers least likely to
-have gone, the opposite of a win-back.
+``uplift_a`` is the increase in the probability that the customer buys within
+the response window. What that purchase is worth depends on whether the
+customer had gone: a customer who is still alive gives one more order; one who
+had dropped out (probability ``1 - P(alive)``) comes back, and is then worth
+``value_if_retained`` - the discounted margin of a customer *known to be alive*
+over the horizon (``LTVModel`` output, Fader, Hardie & Lee 2005: CLV without the
+P(alive) factor). Multiplying the uplift by CLV instead would count survival
+twice - CLV already carries P(alive) - and send win-back money to the customers
+least likely to have gone; by ``value_if_retained`` alone it would credit an
+active customer's extra order with a whole revived future.
 
 where ``P(purchase | contacted)`` is approximated by ``1 - churn_probability``
 plus the uplift (capped at 1). The churn window is usually longer than a
@@ -65,7 +70,7 @@ from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
 from churnml.actions.control import assign_control
 from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
 from churnml.actions.uplift import SOURCE_COLUMN
-from churnml.config import PolicyConfig
+from churnml.config import LTVConfig, PolicyConfig
 from churnml.frames import floats
 from churnml.segments import require_columns
 
@@ -73,6 +78,7 @@ from churnml.segments import require_columns
 SCORE_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "churn_probability",
+    "p_alive",
     "value_if_retained",
     "expected_order_value",
     "segment",
@@ -226,6 +232,8 @@ class NextBestActionPolicy:
         ``prior_uplift`` (the uplift model's capped priors); others keep theirs.
     harmful
         Action ids measured to reduce purchases: never sent.
+    margin
+        Profit margin on an order (the LTV model's, ``LTVConfig.margin``).
     """
 
     def __init__(
@@ -234,8 +242,10 @@ class NextBestActionPolicy:
         config: PolicyConfig | None = None,
         priors: Mapping[str, float] | None = None,
         harmful: Iterable[str] = (),
+        margin: float = LTVConfig().margin,
     ):
         self.catalogue = catalogue
+        self.margin = float(margin)
         self.config = config if config is not None else PolicyConfig()
         self.priors = {a.id: a.prior_uplift for a in catalogue.contact_actions}
         self.priors.update(priors or {})
@@ -280,8 +290,8 @@ class NextBestActionPolicy:
         Parameters
         ----------
         scores
-            ``customer_id, churn_probability, value_if_retained, expected_order_value,
-            segment, value_tier, recency_days`` and the consent flags ``consent_email,
+            ``customer_id, churn_probability, p_alive, value_if_retained,
+            expected_order_value, segment, value_tier, recency_days`` and the consent flags ``consent_email,
             consent_sms, consent_push`` (``consent_call`` for calls); missing consent
             columns mean no consent.
         uplift
@@ -405,9 +415,12 @@ class NextBestActionPolicy:
             raise ValueError("scores must have one row per customer_id")
         guards = self._guards(contact_history, as_of, customers)
 
-        worth = np.nan_to_num(floats(scores["value_if_retained"]), nan=0.0)
         order_value = np.maximum(
             np.nan_to_num(floats(scores["expected_order_value"]), nan=0.0), 0.0
+        )
+        gone = 1.0 - np.clip(np.nan_to_num(floats(scores["p_alive"]), nan=1.0), 0.0, 1.0)
+        worth = self.margin * order_value + gone * np.nan_to_num(
+            floats(scores["value_if_retained"]), nan=0.0
         )
         p_buy = np.clip(1.0 - np.nan_to_num(floats(scores["churn_probability"]), nan=0.0), 0.0, 1.0)
         recency = floats(scores["recency_days"])

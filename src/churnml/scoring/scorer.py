@@ -73,6 +73,7 @@ class Scorer:
             bundle.config.policy,
             priors=bundle.uplift.policy_priors(bundle.catalogue.prior_uplifts()),
             harmful=bundle.uplift.harmful_actions(),
+            margin=bundle.config.ltv.margin,
         )
 
     def score(self, tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFrame:
@@ -179,6 +180,7 @@ _LTV_OUTPUTS = OUTPUT_COLUMNS[
 #: Model inputs that segments and the policy read (besides the scores).
 _POLICY_INPUTS: tuple[str, ...] = (
     "clv",
+    "p_alive",
     "value_if_retained",
     "expected_order_value",
     "recency_days",
