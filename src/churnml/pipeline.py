@@ -141,15 +141,22 @@ def evaluation_rows(tables: InputTables, config: Config, as_of: pd.Timestamp) ->
     return EvaluationRows(cutoff=cutoff, inputs=inputs, labels=labels)
 
 
+def observed_campaigns(tables: InputTables, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Campaign rows whose response window ended by ``as_of`` (empty without campaigns)."""
+    camp = tables.campaigns
+    if camp is None:
+        return pd.DataFrame(columns=["customer_id", "sent_date", "action", "treated", "converted"])
+    return camp.loc[camp["sent_date"] + pd.Timedelta(days=RESPONSE_WINDOW_DAYS) <= as_of]
+
+
 def fit_uplift(
     tables: InputTables, config: Config, as_of: pd.Timestamp
 ) -> tuple[UpliftModel, dict[str, Any]]:
     """Learn uplift from campaign history whose responses are observed; else use priors."""
     catalogue = load_catalogue(config.policy.actions_path)
-    camp = tables.campaigns
+    observed = observed_campaigns(tables, as_of)
     info: dict[str, Any] = {"uplift.source": "prior"}
-    if camp is not None and len(camp):
-        observed = camp.loc[camp["sent_date"] + pd.Timedelta(days=RESPONSE_WINDOW_DAYS) <= as_of]
+    if len(observed):
         if len(observed) and observed["treated"].any() and (~observed["treated"]).any():
             X, action, y = uplift_training_set(observed, lambda day: _inputs_at(tables, config, day))
             held = uplift_holdout(training_order(observed)["customer_id"], config)

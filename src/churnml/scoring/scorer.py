@@ -30,7 +30,8 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from churnml.actions.policy import NextBestActionPolicy
+from churnml.actions.control import assign_control
+from churnml.actions.policy import ContactOptions, NextBestActionPolicy
 from churnml.data.contract import CONSENT_COLUMNS, InputTables
 from churnml.frames import number_matrix
 from churnml.models.inputs import model_inputs
@@ -99,16 +100,28 @@ class Scorer:
         with _gc_paused():
             return self._score(tables, pd.Timestamp(as_of).normalize())
 
-    def _score(self, tables: InputTables, cutoff: pd.Timestamp) -> dict[str, np.ndarray]:
-        b = self.bundle
+    def contact_options(
+        self, tables: InputTables, as_of: pd.Timestamp | str
+    ) -> tuple[ContactOptions, np.ndarray]:
+        """Every contact action for every scored customer, and the control-group flags.
+
+        What the policy chooses from (:meth:`NextBestActionPolicy.options`), for the
+        audience curve: what each campaign size is expected to bring.
+        """
+        b, cutoff = self.bundle, pd.Timestamp(as_of).normalize()
         inputs = model_inputs(
             tables, cutoff, b.ltv, b.config.time.horizon_days, b.config.time.churn_window_days
         )
-        if inputs.empty:
-            return {c: np.empty(0, dtype=_EMPTY_TYPES.get(c, object)) for c in OUTPUT_COLUMNS}
-        matrix = b.churn.feature_matrix(inputs)
-        churn_probability = b.churn.predict_proba(matrix)
-        reasons = b.churn.reason_codes(matrix, n_reasons=b.config.churn.n_reasons)
+        _, scores, uplift = self._policy_inputs(inputs, b.churn.predict_proba(inputs))
+        options = self.policy.options(scores, uplift, tables.campaigns, cutoff)
+        cfg = b.config.policy
+        return options, assign_control(options.customer_ids, cfg.campaign_salt, cfg.control_share)
+
+    def _policy_inputs(
+        self, inputs: pd.DataFrame, churn_probability: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
+        """Model-input columns read once, the policy's ``scores`` and the uplift table."""
+        b = self.bundle
         read = _columns_of(inputs, (*_POLICY_INPUTS, *_LTV_OUTPUTS))
         columns: dict[str, np.ndarray] = {
             "customer_id": inputs.index.to_numpy(dtype=object),
@@ -119,6 +132,19 @@ class Scorer:
         scores = pd.DataFrame(columns, copy=False)
         scores["segment"] = assign_segments(scores, b.config.segments).to_numpy()
         uplift = b.uplift.predict(inputs).reset_index(drop=True)
+        return read, scores, uplift
+
+    def _score(self, tables: InputTables, cutoff: pd.Timestamp) -> dict[str, np.ndarray]:
+        b = self.bundle
+        inputs = model_inputs(
+            tables, cutoff, b.ltv, b.config.time.horizon_days, b.config.time.churn_window_days
+        )
+        if inputs.empty:
+            return {c: np.empty(0, dtype=_EMPTY_TYPES.get(c, object)) for c in OUTPUT_COLUMNS}
+        matrix = b.churn.feature_matrix(inputs)
+        churn_probability = b.churn.predict_proba(matrix)
+        reasons = b.churn.reason_codes(matrix, n_reasons=b.config.churn.n_reasons)
+        read, scores, uplift = self._policy_inputs(inputs, churn_probability)
         decisions = self.policy.decide_columns(
             scores, uplift, contact_history=tables.campaigns, as_of=cutoff
         )
