@@ -43,6 +43,7 @@ from churnml.datasets import load_cdnow, simulate
 from churnml.errors import ChurnmlError, ConfigError
 from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
 from churnml.evaluation.ltv_diagnostics import write_ltv_diagnostics
+from churnml.evaluation.policy import write_campaign_views
 from churnml.features import build_features, churn_labels, rfm_summary
 from churnml.models.churn import ChurnModel
 from churnml.models.inputs import model_inputs
@@ -340,6 +341,7 @@ def train(
                 metrics=metrics,
                 model_name=config.tracking.model_name,
             )
+            metrics.update(write_campaign_views(bundle, tables, config, as_of, plots / "policy"))
             report_md = _report_markdown(
                 config, as_of, rows, training.summary(), report, ltv_diag, uplift_info
             )

@@ -62,6 +62,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,9 @@ from churnml.actions.uplift import SOURCE_COLUMN
 from churnml.config import LTVConfig, PolicyConfig
 from churnml.frames import floats
 from churnml.segments import require_columns
+
+if TYPE_CHECKING:
+    from churnml.actions.uplift import UpliftModel
 
 #: Columns :meth:`NextBestActionPolicy.decide` needs in ``scores``.
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -250,6 +254,23 @@ class NextBestActionPolicy:
         self.priors = {a.id: a.prior_uplift for a in catalogue.contact_actions}
         self.priors.update(priors or {})
         self.harmful = frozenset(harmful)
+
+    @classmethod
+    def for_model(
+        cls,
+        catalogue: ActionCatalogue,
+        config: PolicyConfig,
+        uplift: UpliftModel,
+        margin: float = LTVConfig().margin,
+    ) -> NextBestActionPolicy:
+        """The policy as a trained uplift model allows it: its capped priors, its harmful actions."""
+        return cls(
+            catalogue,
+            config,
+            priors=uplift.policy_priors(catalogue.prior_uplifts()),
+            harmful=uplift.harmful_actions(),
+            margin=margin,
+        )
 
     # ----------------------------------------------------------------- inputs
     def _guards(

@@ -12,9 +12,10 @@ and outcome ``Y`` (conversion in the response window, or revenue in it) estimate
   1{A_i = control} Y_i / e(control | s_i)`` over customers with ``pi_i`` a contact,
   the incremental conversions (revenue) the rule would have produced on them;
 - **doubly robust (DR)**: ``sum_i mu(pi_i, s_i) - mu(control, s_i) +`` the same
-  propensity-weighted residuals ``Y_i - mu(., s_i)``, which removes most of the
-  IPS noise when the outcome model ``mu`` is good and stays unbiased when it is
-  not (the propensities are known by design).
+  propensity-weighted residuals ``Y_i - mu(., s_i)``: unbiased whether or not the
+  outcome model ``mu`` is right (the propensities are known by design), and less
+  noisy than IPS only as far as ``mu`` explains the outcome. With the per-stratum
+  means used here it is sometimes wider: report both.
 
 Confidence intervals are normal-approximation ones from the per-customer terms
 (independent customers). Propensities are estimated from the log itself: within
@@ -37,17 +38,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from churnml.actions.catalogue import CONTROL, NO_ACTION, load_catalogue
+from churnml.actions.catalogue import CONTROL, NO_ACTION, ActionCatalogue, load_catalogue
 from churnml.actions.policy import ContactOptions, NextBestActionPolicy
 from churnml.actions.uplift import UpliftModel, training_order
 from churnml.config import Config
 from churnml.data.contract import CONSENT_COLUMNS, InputTables
 from churnml.segments import ValueTiers, assign_segments
+
+if TYPE_CHECKING:
+    from churnml.scoring.bundle import ModelBundle
 
 #: Rules of :func:`evaluate_rules`, in report order.
 RULES: tuple[str, ...] = ("policy", "contact_everyone", "top_churn_risk", "random")
@@ -251,6 +257,14 @@ def evaluate_rules(
     return pd.DataFrame(rows, columns=list(OPE_COLUMNS))
 
 
+def campaign_policy(
+    catalogue: ActionCatalogue, config: Config, model: UpliftModel, n_contacts: int | None
+) -> NextBestActionPolicy:
+    """The trained policy without a control group (every chosen contact counts), at most ``n_contacts``."""
+    cfg = config.policy.model_copy(update={"control_share": 0.0, "max_contacts": n_contacts})
+    return NextBestActionPolicy.for_model(catalogue, cfg, model, config.ltv.margin)
+
+
 @dataclass(frozen=True)
 class OfflineEvaluation:
     """:func:`evaluate_policy_offline` output: the estimates and what they were computed on."""
@@ -290,13 +304,7 @@ def evaluate_policy_offline(
     held = observed.loc[is_held].reset_index(drop=True)
     train = observed.loc[~is_held].reset_index(drop=True)
     catalogue = load_catalogue(config.policy.actions_path)
-    policy = NextBestActionPolicy(
-        catalogue,
-        config.policy.model_copy(update={"control_share": 0.0, "max_contacts": n_contacts}),
-        priors=model.policy_priors(catalogue.prior_uplifts()),
-        harmful=model.harmful_actions(),
-        margin=config.ltv.margin,
-    )
+    policy = campaign_policy(catalogue, config, model, n_contacts)
     choices = {rule: np.full(len(held), NO_ACTION, dtype=object) for rule in RULES}
     days = pd.to_datetime(held["sent_date"]).dt.normalize()
     for day in days.unique():
@@ -320,3 +328,43 @@ def evaluate_policy_offline(
             choices[rule][rows[known]] = chosen
     log = LoggedCampaign.from_rows(held, train, tables.customers)
     return OfflineEvaluation(evaluate_rules(log, choices, confidence), held, choices)
+
+
+def write_campaign_views(
+    bundle: ModelBundle, tables: InputTables, config: Config, as_of: pd.Timestamp, folder: Path
+) -> dict[str, float]:
+    """The audience curve at ``as_of`` and, with past campaigns, the offline evaluation.
+
+    Writes ``audience_curve.png`` and ``audience_curve.csv`` (twenty campaign sizes)
+    and ``policy_evaluation.csv`` to ``folder``; returns the headline figures as
+    metrics for the training run (``audience_*``, ``ope_<rule>_<outcome>_<estimator>``
+    with ``_low``/``_high``).
+    """
+    from churnml.actions.audience import audience_curve, audience_table, plot_audience_curve
+    from churnml.scoring.scorer import Scorer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics: dict[str, float] = {}
+    options, control = Scorer(bundle).contact_options(tables, as_of)
+    curve = audience_curve(options, control, config.ltv.margin)
+    audience_table(curve).to_csv(folder / "audience_curve.csv", index=False)
+    if not curve.empty:
+        plot_audience_curve(curve, folder / "audience_curve.png")
+        last = curve.iloc[-1]
+        metrics["audience_positive_contacts"] = float(last["contacts"])
+        metrics["audience_expected_conversions"] = float(last["expected_incremental_conversions"])
+        metrics["audience_expected_value"] = float(last["expected_incremental_value"])
+    if bundle.uplift.source_ == "learned" and len(observed_campaigns_of(tables, as_of)):
+        report = evaluate_policy_offline(tables, config, as_of, bundle.uplift).report
+        report.to_csv(folder / "policy_evaluation.csv", index=False)
+        for r in report.itertuples():
+            key = f"ope_{r.rule}_{r.outcome}_{r.estimator}"
+            metrics.update({key: r.estimate, f"{key}_low": r.low, f"{key}_high": r.high})
+    return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+
+
+def observed_campaigns_of(tables: InputTables, as_of: pd.Timestamp) -> pd.DataFrame:
+    """:func:`churnml.pipeline.observed_campaigns` (imported late: the pipeline imports MLflow)."""
+    from churnml.pipeline import observed_campaigns
+
+    return observed_campaigns(tables, as_of)

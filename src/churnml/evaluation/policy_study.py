@@ -22,9 +22,9 @@ are nobody's candidates. True value = margin x true incremental revenue - the
 action's unit cost (an offer's give-away is already in the revenue: the simulated
 response order is the discounted one).
 
-The churn probability here is BG/NBD's ``p_no_purchase`` over the churn window:
-the study is about whom to contact, and it keeps the churn classifier (trained
-separately) out of the loop.
+The churn probability here is BG/NBD's ``p_no_purchase`` over the churn window
+(:func:`~churnml.evaluation.policy.policy_scores`): the study is about whom to
+contact, and it keeps the churn classifier (trained separately) out of the loop.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from churnml.actions.history import contact_summary
 from churnml.actions.policy import ContactOptions, NextBestActionPolicy
 from churnml.actions.uplift import UpliftModel
 from churnml.config import Config
-from churnml.data.contract import CONSENT_COLUMNS, validate_tables
+from churnml.data.contract import validate_tables
 from churnml.datasets.simulator import SimulatedData
 from churnml.features import rfm_summary
 from churnml.models.inputs import model_inputs
 from churnml.models.ltv import LTVModel
-from churnml.segments import ValueTiers, assign_segments
+from churnml.evaluation.policy import campaign_policy, policy_scores
 
 #: Strategies compared by :meth:`PolicyStudy.compare`, in report order.
 STRATEGIES: tuple[str, ...] = ("policy", "top_churn_risk", "random", "oracle")
@@ -71,7 +71,7 @@ class PolicyStudy:
 
     def policy(self, n_contacts: int | None) -> NextBestActionPolicy:
         """The policy under test, without a control group, limited to ``n_contacts``."""
-        return _policy(self.catalogue, self.config, self.uplift_model, n_contacts)
+        return campaign_policy(self.catalogue, self.config, self.uplift_model, n_contacts)
 
     def compare(self, n_contacts: int, seed: int = 0) -> pd.DataFrame:
         """True value of each strategy at the number of contacts the policy makes (<= N).
@@ -151,32 +151,11 @@ def prepare_study(sim: SimulatedData, config: Config | None = None) -> PolicyStu
     inputs = model_inputs(
         tables, as_of, ltv, cfg.time.horizon_days, cfg.time.churn_window_days
     )
-    scores = pd.DataFrame(
-        {
-            "customer_id": inputs.index.astype(str).to_numpy(),
-            "churn_probability": inputs["p_no_purchase"].to_numpy(),
-            **{
-                c: inputs[c].to_numpy()
-                for c in (
-                    "clv",
-                    "p_alive",
-                    "value_if_retained",
-                    "expected_order_value",
-                    "recency_days",
-                    "tenure_days",
-                    "n_orders",
-                    *CONSENT_COLUMNS,
-                )
-                if c in inputs.columns
-            },
-        }
-    )
-    scores["value_tier"] = ValueTiers.from_config(cfg.segments).fit_transform(scores["clv"])
-    scores["segment"] = assign_segments(scores, cfg.segments).to_numpy()
+    scores = policy_scores(inputs, cfg)
     model, _ = fit_uplift(tables, cfg, as_of)
     uplift = model.predict(inputs).reset_index(drop=True)
     catalogue = load_catalogue(cfg.policy.actions_path)
-    policy = _policy(catalogue, cfg, model, None)
+    policy = campaign_policy(catalogue, cfg, model, None)
     options = policy.options(scores, uplift, tables.campaigns, as_of)
     truth = sim.truth.set_index("customer_id").loc[scores["customer_id"]]
     margin = float(cfg.ltv.margin)
@@ -198,19 +177,6 @@ def prepare_study(sim: SimulatedData, config: Config | None = None) -> PolicyStu
         true_value=true_value,
     )
 
-
-def _policy(
-    catalogue: ActionCatalogue, config: Config, model: UpliftModel, n_contacts: int | None
-) -> NextBestActionPolicy:
-    """The policy as the scorer builds it, without a control group, at most ``n_contacts``."""
-    cfg = config.policy.model_copy(update={"control_share": 0.0, "max_contacts": n_contacts})
-    return NextBestActionPolicy(
-        catalogue,
-        cfg,
-        priors=model.policy_priors(catalogue.prior_uplifts()),
-        harmful=model.harmful_actions(),
-        margin=config.ltv.margin,
-    )
 
 
 def guardrail_violations(

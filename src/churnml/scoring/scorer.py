@@ -69,12 +69,8 @@ class Scorer:
 
     def __init__(self, bundle: ModelBundle):
         self.bundle = bundle
-        self.policy = NextBestActionPolicy(
-            bundle.catalogue,
-            bundle.config.policy,
-            priors=bundle.uplift.policy_priors(bundle.catalogue.prior_uplifts()),
-            harmful=bundle.uplift.harmful_actions(),
-            margin=bundle.config.ltv.margin,
+        self.policy = NextBestActionPolicy.for_model(
+            bundle.catalogue, bundle.config.policy, bundle.uplift, bundle.config.ltv.margin
         )
 
     def score(self, tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFrame:
