@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from churnml.actions.audience import AUDIENCE_COLUMNS, audience_curve, audience_table

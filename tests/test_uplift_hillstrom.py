@@ -21,8 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnml.actions.trust import check_uplift
-from churnml.actions.uplift_metrics import uplift_at_k_interval
 from churnml.actions import (
     UpliftModel,
     average_effect,
@@ -32,12 +30,13 @@ from churnml.actions import (
     uplift_at_k,
     uplift_report,
 )
+from churnml.actions.trust import check_uplift
+from churnml.actions.uplift_metrics import uplift_at_k_interval
 
 HILLSTROM = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom.csv"
 FEATURES = ["recency", "history", "mens", "womens", "zip_code", "newbie", "channel"]
 ARMS = {"Mens E-Mail": "mens_email", "Womens E-Mail": "womens_email", "No E-Mail": "control"}
 PUBLISHED_EFFECT = {"mens_email": 0.1828 - 0.1062, "womens_email": 0.1514 - 0.1062}
-
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +161,7 @@ def test_trust_gate_on_a_known_campaign() -> None:
     X = pd.DataFrame({"x": rng.random(n), "z": rng.random(n)})
     arm = pd.Series(rng.choice(["helps", "nothing", "hurts", "control"], n), dtype=object)
     base = 0.2 + 0.1 * X["x"].to_numpy()
-    effect = np.select(
-        [arm == "helps", arm == "hurts"], [0.3 * X["x"].to_numpy(), -0.1], 0.0
-    )
+    effect = np.select([arm == "helps", arm == "hurts"], [0.3 * X["x"].to_numpy(), -0.1], 0.0)
     y = pd.Series((rng.random(n) < base + effect).astype(int))
     fit = rng.random(n) < 0.7
     model = UpliftModel(random_state=0, n_estimators=60).fit(X[fit], arm[fit], y[fit])
@@ -194,8 +191,6 @@ def test_audience_curve_on_hillstrom_top_decile_beats_random(
         score = uplift[action].to_numpy()[both]
         expected = np.cumsum(np.sort(np.clip(score, 0, None))[::-1])
         assert (np.diff(expected) >= 0).all()
-        curve = qini_curve(
-            y[test].to_numpy()[both], (arm[test] == action).to_numpy()[both], score
-        )
+        curve = qini_curve(y[test].to_numpy()[both], (arm[test] == action).to_numpy()[both], score)
         at = int(np.searchsorted(curve["fraction"].to_numpy(), 0.1))
         assert curve["qini"].iloc[at] > curve["random"].iloc[at], action

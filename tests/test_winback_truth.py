@@ -100,7 +100,9 @@ def test_truth_at_send_date_matches_the_campaign_it_describes() -> None:
     idx = np.arange(len(camp))
     actions = camp["action"].to_numpy()
     for kind, outcome in (("uplift_at_send", "converted"), ("revenue_at_send", "revenue")):
-        true = np.array([camp[f"{kind}_{a}"].to_numpy()[i] for i, a in zip(idx, actions, strict=True)])
+        true = np.array(
+            [camp[f"{kind}_{a}"].to_numpy()[i] for i, a in zip(idx, actions, strict=True)]
+        )
         y = camp[outcome].to_numpy(dtype=float)
         diff = y[treated].mean() - y[~treated].mean()
         se = np.sqrt(y[treated].var() / treated.sum() + y[~treated].var() / (~treated).sum())

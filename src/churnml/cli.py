@@ -432,7 +432,9 @@ def evaluate_policy(
         }
         for r in report.to_dict("records")
     ]
-    out.print(_table(rows, title=f"Offline policy evaluation (held-out customers, as of {cutoff.date()})"))
+    out.print(
+        _table(rows, title=f"Offline policy evaluation (held-out customers, as of {cutoff.date()})")
+    )
 
 
 @app.command()

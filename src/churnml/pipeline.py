@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 import numpy as np
@@ -44,7 +44,7 @@ from churnml.errors import ChurnmlError, ConfigError
 from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
 from churnml.evaluation.ltv_diagnostics import write_ltv_diagnostics
 from churnml.evaluation.policy import write_campaign_views
-from churnml.features import build_features, churn_labels, rfm_summary
+from churnml.features import churn_labels, rfm_summary
 from churnml.models.churn import ChurnModel
 from churnml.models.inputs import model_inputs
 from churnml.models.ltv import LTVModel
@@ -157,36 +157,35 @@ def fit_uplift(
     catalogue = load_catalogue(config.policy.actions_path)
     observed = observed_campaigns(tables, as_of)
     info: dict[str, Any] = {"uplift.source": "prior"}
-    if len(observed):
-        if len(observed) and observed["treated"].any() and (~observed["treated"]).any():
-            X, action, y = uplift_training_set(observed, lambda day: _inputs_at(tables, config, day))
-            held = uplift_holdout(training_order(observed)["customer_id"], config)
-            try:
-                model = UpliftModel(learner=UPLIFT_LEARNER, random_state=config.seed)
-                model.fit(X[~held], action[~held], y[~held])
-                verdicts = check_uplift(model, X[held], action[held], y[held])
-                info = {
-                    "uplift.source": "learned",
-                    "uplift.outcome": "converted",
-                    "uplift.rows": int((~held).sum()),
-                    "uplift.holdout_rows": int(held.sum()),
-                    "uplift.actions": ",".join(model.actions_),
-                    **{
-                        f"uplift.{r.action}.{col}": getattr(r, col)
-                        for r in verdicts.itertuples()
-                        for col in ("verdict", "effect", "uplift_at_k_low")
-                    },
-                }
-                return model, info
-            except ValueError as err:
-                info["uplift.fallback_reason"] = str(err)
+    if len(observed) and observed["treated"].any() and (~observed["treated"]).any():
+        X, action, y = uplift_training_set(observed, lambda day: _inputs_at(tables, config, day))
+        held = uplift_holdout(training_order(observed)["customer_id"], config)
+        try:
+            model = UpliftModel(learner=UPLIFT_LEARNER, random_state=config.seed)
+            model.fit(X[~held], action[~held], y[~held])
+            verdicts = check_uplift(model, X[held], action[held], y[held])
+            info = {
+                "uplift.source": "learned",
+                "uplift.outcome": "converted",
+                "uplift.rows": int((~held).sum()),
+                "uplift.holdout_rows": int(held.sum()),
+                "uplift.actions": ",".join(model.actions_),
+                **{
+                    f"uplift.{r.action}.{col}": getattr(r, col)
+                    for r in verdicts.itertuples()
+                    for col in ("verdict", "effect", "uplift_at_k_low")
+                },
+            }
+            return model, info
+        except ValueError as err:
+            info["uplift.fallback_reason"] = str(err)
     return UpliftModel.prior(catalogue.prior_uplifts()), info
 
 
 #: The X-learner: its second stage regresses the effect itself, which on simulated
 #: win-back campaigns (effects only among customers who have gone) ranks customers
 #: by their true effect clearly better than the T-learner's difference of two models.
-UPLIFT_LEARNER = "x"
+UPLIFT_LEARNER: Literal["t", "x"] = "x"
 
 
 def _inputs_at(tables: InputTables, config: Config, day: pd.Timestamp) -> pd.DataFrame:
@@ -199,9 +198,7 @@ def _inputs_at(tables: InputTables, config: Config, day: pd.Timestamp) -> pd.Dat
     ltv = LTVModel.from_config(config.ltv).fit(
         rfm_summary(tables.transactions, day, config.ltv.time_unit)
     )
-    return model_inputs(
-        tables, day, ltv, config.time.horizon_days, config.time.churn_window_days
-    )
+    return model_inputs(tables, day, ltv, config.time.horizon_days, config.time.churn_window_days)
 
 
 #: Share of campaign customers held out from uplift training: the trust check

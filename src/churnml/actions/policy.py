@@ -509,7 +509,6 @@ class NextBestActionPolicy:
             recency=recency,
         )
 
-
     # -------------------------------------------------------------- internals
     @staticmethod
     def _guard_counts(

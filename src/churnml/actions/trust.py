@@ -23,6 +23,7 @@ reach the policy through :meth:`UpliftModel.policy_priors` and
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,7 @@ def check_uplift(
     arm = np.asarray(action, dtype=object).astype(str)
     yy = np.asarray(y, dtype=float)
     scores = model.predict_unchecked(X)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for a in model.actions_:
         mask = (arm == a) | (arm == control_label)
         t = arm[mask] == a

@@ -654,7 +654,9 @@ def _hurt_probability(
         return np.zeros(idx.size)
     alive = np.isnan(death[idx]) | (death[idx] >= when)
     recency = np.maximum(when - last_purchase[idx], 0.0)
-    return alive * prm.hurt_base * np.exp(-recency / prm.hurt_recency_days)
+    return np.asarray(
+        alive * prm.hurt_base * np.exp(-recency / prm.hurt_recency_days), dtype=np.float64
+    )
 
 
 def _alive_purchases(lam: FloatArray, p: FloatArray, days: float | FloatArray) -> FloatArray:
@@ -1000,7 +1002,9 @@ def _campaign_consequences(
         keep = ~(gone[orders.cust] & (orders.t >= t_send))
         position = np.cumsum(keep) - 1
         kept_refund = keep[values.refund_of]
-        orders = _Orders(orders.cust[keep], orders.t[keep], orders.returned[keep], orders.ticket[keep])
+        orders = _Orders(
+            orders.cust[keep], orders.t[keep], orders.returned[keep], orders.ticket[keep]
+        )
         values = _OrderValues(
             values.cents[keep],
             values.channel[keep],

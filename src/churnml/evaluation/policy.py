@@ -207,7 +207,9 @@ def estimate(
     target = np.where(contact, choice, CONTROL).astype(object)
 
     def lookup(table: pd.DataFrame, arms: np.ndarray, fill: float) -> np.ndarray:
-        full = table.reindex(index=pd.unique(log.stratum), columns=pd.unique(np.append(arms, CONTROL)))
+        full = table.reindex(
+            index=pd.unique(log.stratum), columns=pd.unique(np.append(arms, CONTROL))
+        )
         rows = full.index.get_indexer(log.stratum)
         cols = full.columns.get_indexer(arms)
         return np.nan_to_num(full.to_numpy(dtype=float)[rows, cols], nan=fill)
@@ -221,7 +223,9 @@ def estimate(
         w_c = np.where(ctl, 1.0 / e_control, 0.0)
     ips = w_t * y - w_c * y
     m_t = lookup(mu, target, float(np.nanmean(y)) if len(y) else 0.0)
-    m_c = lookup(mu, np.full(len(y), CONTROL, dtype=object), float(np.nanmean(y)) if len(y) else 0.0)
+    m_c = lookup(
+        mu, np.full(len(y), CONTROL, dtype=object), float(np.nanmean(y)) if len(y) else 0.0
+    )
     dr = np.where(contact, m_t - m_c, 0.0) + w_t * (y - m_t) - w_c * (y - m_c)
 
     def total(terms: np.ndarray) -> tuple[float, float, float]:

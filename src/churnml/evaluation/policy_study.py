@@ -41,10 +41,10 @@ from churnml.actions.uplift import UpliftModel
 from churnml.config import Config
 from churnml.data.contract import validate_tables
 from churnml.datasets.simulator import SimulatedData
+from churnml.evaluation.policy import campaign_policy, policy_scores
 from churnml.features import rfm_summary
 from churnml.models.inputs import model_inputs
 from churnml.models.ltv import LTVModel
-from churnml.evaluation.policy import campaign_policy, policy_scores
 
 #: Strategies compared by :meth:`PolicyStudy.compare`, in report order.
 STRATEGIES: tuple[str, ...] = ("policy", "top_churn_risk", "random", "oracle")
@@ -148,9 +148,7 @@ def prepare_study(sim: SimulatedData, config: Config | None = None) -> PolicyStu
     ltv = LTVModel.from_config(cfg.ltv).fit(
         rfm_summary(tables.transactions, as_of, cfg.ltv.time_unit)
     )
-    inputs = model_inputs(
-        tables, as_of, ltv, cfg.time.horizon_days, cfg.time.churn_window_days
-    )
+    inputs = model_inputs(tables, as_of, ltv, cfg.time.horizon_days, cfg.time.churn_window_days)
     scores = policy_scores(inputs, cfg)
     model, _ = fit_uplift(tables, cfg, as_of)
     uplift = model.predict(inputs).reset_index(drop=True)
@@ -176,7 +174,6 @@ def prepare_study(sim: SimulatedData, config: Config | None = None) -> PolicyStu
         options=options,
         true_value=true_value,
     )
-
 
 
 def guardrail_violations(
