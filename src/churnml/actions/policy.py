@@ -72,6 +72,7 @@ from churnml.actions.control import assign_control
 from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
 from churnml.actions.uplift import SOURCE_COLUMN
 from churnml.config import LTVConfig, PolicyConfig
+from churnml.data.contract import CONSENT_COLUMNS
 from churnml.frames import floats
 from churnml.segments import require_columns
 
@@ -88,6 +89,20 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "segment",
     "value_tier",
     "recency_days",
+)
+
+#: Model-input columns (``churnml.models.inputs.model_inputs``) that the policy and
+#: the segments read besides the scores: the scorer and the offline evaluations take
+#: exactly these.
+POLICY_INPUT_COLUMNS: tuple[str, ...] = (
+    "clv",
+    "p_alive",
+    "value_if_retained",
+    "expected_order_value",
+    "recency_days",
+    "tenure_days",
+    "n_orders",
+    *CONSENT_COLUMNS,
 )
 
 #: Columns of the decision table.

@@ -46,7 +46,7 @@ import pandas as pd
 from scipy import stats
 
 from churnml.actions.catalogue import CONTROL, NO_ACTION, ActionCatalogue, load_catalogue
-from churnml.actions.policy import ContactOptions, NextBestActionPolicy
+from churnml.actions.policy import POLICY_INPUT_COLUMNS, ContactOptions, NextBestActionPolicy
 from churnml.actions.uplift import UpliftModel, training_order
 from churnml.config import Config
 from churnml.data.contract import CONSENT_COLUMNS, InputTables
@@ -68,18 +68,6 @@ OPE_COLUMNS: tuple[str, ...] = (
     "high",
 )
 
-#: Model-input columns the policy reads.
-_SCORE_INPUTS: tuple[str, ...] = (
-    "clv",
-    "p_alive",
-    "value_if_retained",
-    "expected_order_value",
-    "recency_days",
-    "tenure_days",
-    "n_orders",
-    *CONSENT_COLUMNS,
-)
-
 
 def policy_scores(inputs: pd.DataFrame, config: Config) -> pd.DataFrame:
     """The policy's ``scores`` from ``model_inputs`` alone (no churn classifier).
@@ -92,7 +80,7 @@ def policy_scores(inputs: pd.DataFrame, config: Config) -> pd.DataFrame:
         {
             "customer_id": inputs.index.astype(str).to_numpy(),
             "churn_probability": inputs["p_no_purchase"].to_numpy(),
-            **{c: inputs[c].to_numpy() for c in _SCORE_INPUTS if c in inputs.columns},
+            **{c: inputs[c].to_numpy() for c in POLICY_INPUT_COLUMNS if c in inputs.columns},
         }
     )
     scores["value_tier"] = ValueTiers.from_config(config.segments).fit_transform(scores["clv"])

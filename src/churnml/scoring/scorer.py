@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from churnml.actions.control import assign_control
-from churnml.actions.policy import ContactOptions, NextBestActionPolicy
-from churnml.data.contract import CONSENT_COLUMNS, InputTables
+from churnml.actions.policy import POLICY_INPUT_COLUMNS, ContactOptions, NextBestActionPolicy
+from churnml.data.contract import InputTables
 from churnml.frames import number_matrix
 from churnml.models.inputs import model_inputs
 from churnml.scoring.bundle import ModelBundle
@@ -200,16 +200,7 @@ _LTV_OUTPUTS = OUTPUT_COLUMNS[
     OUTPUT_COLUMNS.index("p_alive") : OUTPUT_COLUMNS.index("churn_probability")
 ]
 #: Model inputs that segments and the policy read (besides the scores).
-_POLICY_INPUTS: tuple[str, ...] = (
-    "clv",
-    "p_alive",
-    "value_if_retained",
-    "expected_order_value",
-    "recency_days",
-    "tenure_days",
-    "n_orders",
-    *CONSENT_COLUMNS,
-)
+_POLICY_INPUTS = POLICY_INPUT_COLUMNS
 _DECISION_TYPES: dict[str, type] = {"control_group": bool, "expected_incremental_value": float}
 #: Column types of an empty result (what a frame of no rows would hold).
 _EMPTY_TYPES: dict[str, type] = {
