@@ -379,14 +379,17 @@ class UpliftModel:
             model has been checked (``trust_``), actions whose effect was not
             shown on the hold-out have no column: the policy uses their prior.
         """
-        out = self.predict_unchecked(X)
-        if getattr(self, "trust_", None):
-            drop = [a for a, t in self.trust_.items() if t["verdict"] != "learned"]
-            out = out.drop(columns=drop)
-        return out
+        trust = getattr(self, "trust_", None)
+        if not trust or getattr(self, "source_", None) != "learned":
+            return self.predict_unchecked(X)
+        # Untrusted actions are not even computed (the scorer pays per booster).
+        return self._predict(X, [a for a in self.actions_ if trust[a]["verdict"] == "learned"])
 
     def predict_unchecked(self, X: pd.DataFrame) -> pd.DataFrame:
         """:meth:`predict` for every learned action, trusted or not (for the check itself)."""
+        return self._predict(X, getattr(self, "actions_", []))
+
+    def _predict(self, X: pd.DataFrame, actions: list[str]) -> pd.DataFrame:
         if not hasattr(self, "source_"):
             raise RuntimeError(
                 "UpliftModel is not fitted: call fit(), prior() or from_dict() first"
@@ -395,10 +398,11 @@ class UpliftModel:
             priors = {a: np.full(len(X), self.priors_[a]) for a in self.actions_}
             return pd.DataFrame({**priors, SOURCE_COLUMN: "prior"}, index=X.index)
         matrix = self._encode(X)
-        logit_c = _score(self.models_[self.control_label], matrix, raw=True)
-        mu_c = _sigmoid(logit_c)
         cols: dict[str, np.ndarray] = {}
-        for a in self.actions_:
+        if self.learner != "x" and actions:  # the X-learner's effects need no control model
+            logit_c = _score(self.models_[self.control_label], matrix, raw=True)
+            mu_c = _sigmoid(logit_c)
+        for a in actions:
             if self.learner == "x":
                 g = self.propensity_[a]
                 tau1 = _score(self.models_[f"tau1:{a}"], matrix)
