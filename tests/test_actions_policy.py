@@ -194,7 +194,8 @@ def _scores(n: int = 6, **overrides: object) -> pd.DataFrame:
         {
             "customer_id": [f"c{i}" for i in range(n)],
             "churn_probability": 0.6,
-            "clv": 200.0,
+            "p_alive": 0.0,  # surely gone: a return is worth 0.3 x 50 + 200 = 215
+            "value_if_retained": 200.0,
             "expected_order_value": 50.0,
             "segment": "at_risk",
             "value_tier": "gold",
@@ -227,7 +228,7 @@ def test_decision_table_shape_and_prior_flag() -> None:
     assert out.index.equals(scores.index)
     # without any uplift model every effect is the catalogue's prior, and the output says so
     assert (out["uplift_source"] == "prior").all()
-    # priors: sms 0.015 x 200 - 0.08 beats discount 0.03 x 200 - 0.05 - 0.15 x 50 x (0.4 + 0.03)
+    # priors: sms 0.003 x 200 - 0.08 beats reminder 0.002 x 200 - 0.05 and any offer
     assert (out["next_best_action"] == "sms_reminder").all()
     assert out["action_reason"].str.contains("(prior)", regex=False).all()
 
@@ -238,7 +239,7 @@ def test_best_action_by_expected_incremental_value() -> None:
     out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
     assert (out["next_best_action"] == "sms_reminder").all()
     assert (out["action_channel"] == "sms").all()
-    assert out["expected_incremental_value"].iloc[0] == pytest.approx(0.05 * 200 - 0.08)
+    assert out["expected_incremental_value"].iloc[0] == pytest.approx(0.05 * 215 - 0.08)
     assert (out["uplift_source"] == "learned").all()
 
 
@@ -247,7 +248,7 @@ def test_offer_cost_enters_the_value() -> None:
     up = _uplift(scores, email_discount=0.05)
     out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
     redeem = (1 - 0.6) + 0.05
-    expected = 0.05 * 200 - 0.05 - 0.15 * 50 * redeem
+    expected = 0.05 * 215 - 0.05 - 0.15 * 50 * redeem
     assert out["expected_incremental_value"].iloc[0] == pytest.approx(expected)
     assert out["expected_cost"].iloc[0] == pytest.approx(0.05 + 0.15 * 50 * redeem)
 
@@ -273,14 +274,18 @@ def test_guardrails_consent_recent_purchase_and_missing_call_consent() -> None:
     assert out["next_best_action"].iloc[1] == "email_reminder"  # discount not eligible for vip
     scores["consent_call"] = True
     out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
+    assert (out["next_best_action"] != "vip_call").all()  # calls are for customers at risk
+    scores["segment"] = "at_risk"
+    out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
     assert (out["next_best_action"] == "vip_call").all()
     scores["segment"] = "lapsed"
     scores["consent_call"] = False
     scores["consent_sms"] = False
+    scores["consent_push"] = False
     out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
     assert list(out["next_best_action"]) == [NO_ACTION, "email_discount", "email_reminder"]
-    # push_offer is not for lapsed customers; e-mail, SMS and calls lack consent
-    assert out["action_reason"].iloc[0] == "no eligible action: segment/tier, no consent"
+    # every action is open to lapsed customers; none has consent
+    assert out["action_reason"].iloc[0] == "no eligible action: no consent"
 
 
 def test_consent_is_read_strictly() -> None:
@@ -293,8 +298,8 @@ def test_consent_is_read_strictly() -> None:
 
 def test_budget_is_allocated_by_value_per_cost() -> None:
     scores = _scores(3, consent_sms=False, consent_push=False)
-    scores["clv"] = [100.0, 1000.0, 300.0]
-    up = _uplift(scores, email_reminder=0.1)  # cost 0.05 each: value 9.95, 99.95, 29.95
+    scores["value_if_retained"] = [100.0, 1000.0, 300.0]
+    up = _uplift(scores, email_reminder=0.1)  # cost 0.05 each: value 11.45, 101.45, 31.45
     out = NextBestActionPolicy(CATALOGUE, PolicyConfig(control_share=0.0, budget=0.1)).decide(
         scores, up
     )
@@ -328,7 +333,7 @@ def test_uplift_aligned_by_customer_id_and_missing_actions_use_priors() -> None:
     up = pd.DataFrame({"customer_id": ["c2", "c0", "c1"], "sms_reminder": [0.3, 0.0, 0.0]})
     up["uplift_source"] = "learned"
     out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(scores, up)
-    assert list(out["next_best_action"]) == ["email_discount", "email_discount", "sms_reminder"]
+    assert list(out["next_best_action"]) == ["email_reminder", "email_reminder", "sms_reminder"]
     assert list(out["uplift_source"]) == ["prior", "prior", "learned"]
 
 
@@ -337,7 +342,7 @@ def test_prior_uplift_model_says_it_is_a_prior() -> None:
     x = pd.DataFrame({"f": [1.0, 2.0]})
     pred = model.predict(x)
     assert (pred["uplift_source"] == "prior").all()
-    assert pred["vip_call"].tolist() == [0.08, 0.08]
+    assert pred["vip_call"].tolist() == [0.01, 0.01]
     restored = UpliftModel.from_dict(json.loads(json.dumps(model.to_dict())))
     pd.testing.assert_frame_equal(restored.predict(x), pred)
     out = NextBestActionPolicy(CATALOGUE, NO_CONTROL).decide(_scores(2), pred)
@@ -357,7 +362,8 @@ def policy_inputs(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
         {
             "customer_id": [f"c{i}" for i in range(n)],
             "churn_probability": draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)),
-            "clv": draw(st.lists(st.floats(0, 2000), min_size=n, max_size=n)),
+            "p_alive": draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)),
+            "value_if_retained": draw(st.lists(st.floats(0, 2000), min_size=n, max_size=n)),
             "expected_order_value": draw(st.lists(st.floats(0, 300), min_size=n, max_size=n)),
             "segment": draw(st.lists(st.sampled_from(SEGMENTS), min_size=n, max_size=n)),
             "value_tier": draw(st.lists(st.sampled_from(TIERS), min_size=n, max_size=n)),
@@ -548,6 +554,8 @@ def test_policy_beats_churn_risk_and_contact_everyone_at_the_same_budget(
     scores["clv"] = (
         0.3 * truth["mean_order_value"].to_numpy() * lam * 365
     )  # margin x a year's spend
+    scores["value_if_retained"] = scores["clv"]
+    scores["p_alive"] = 0.0
     scores["expected_order_value"] = truth["mean_order_value"].to_numpy()
     for col in ("recency_days", "tenure_days", "n_orders"):
         scores[col] = feats[col].to_numpy()
@@ -621,7 +629,7 @@ def test_text_and_nullable_columns_decide_as_plain_numbers() -> None:
     """Plain NumPy columns skip ``pd.to_numeric``; other dtypes go through it, same result."""
     rng = np.random.default_rng(1)
     scores = _scores(50)
-    scores["clv"] = rng.uniform(0, 500, 50)
+    scores["value_if_retained"] = rng.uniform(0, 500, 50)
     scores["recency_days"] = rng.integers(0, 40, 50)
     scores["consent_sms"] = rng.random(50) < 0.5
     up = _uplift(scores, email_discount=0.04, sms_reminder=0.02)
@@ -629,7 +637,7 @@ def test_text_and_nullable_columns_decide_as_plain_numbers() -> None:
     policy = NextBestActionPolicy(CATALOGUE, PolicyConfig(control_share=0.2))
     plain = policy.decide(scores, up)
     other = scores.assign(
-        clv=scores["clv"].astype(object),
+        value_if_retained=scores["value_if_retained"].astype(object),
         recency_days=scores["recency_days"].astype("Int64"),
         consent_sms=scores["consent_sms"].astype("boolean"),
         segment=scores["segment"].astype("category"),

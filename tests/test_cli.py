@@ -39,6 +39,7 @@ def test_help_lists_every_command() -> None:
         "serve",
         "demo",
         "lift",
+        "evaluate-policy",
     ):
         assert command in done.stdout
 

@@ -625,3 +625,23 @@ def test_normalised_gini_and_deciles() -> None:
     assert table["customers"].sum() == 5000
     assert table["cumulative_spend_share"].iloc[-1] == pytest.approx(1.0)
     assert table["actual_spend_mean"].is_monotonic_decreasing
+
+
+def test_value_if_retained_is_clv_given_alive(fitted: LTVModel, simulated: pd.DataFrame) -> None:
+    """value_if_retained = clv / P(alive): the CLV of the customer if alive (FHL 2005, eq. 9
+    with the posterior parameters), which a win-back that brings them back earns."""
+    rfm = simulated.iloc[:400]
+    out = fitted.predict(rfm)
+    np.testing.assert_allclose(out["clv"], out["p_alive"] * out["value_if_retained"], rtol=1e-10)
+    assert (out["value_if_retained"] >= out["clv"] - 1e-12).all()
+    # Undiscounted and at margin 1 it is order value x the alive customer's expected purchases.
+    flat = LTVModel(margin=1.0, annual_discount_rate=0.0)
+    flat.bgnbd_params_, flat.gamma_gamma_params_ = fitted.bgnbd_params_, fitted.gamma_gamma_params_
+    plain = flat.predict(rfm)
+    given_alive = plain["expected_purchases"] / plain["p_alive"]
+    np.testing.assert_allclose(
+        plain["value_if_retained"], given_alive * plain["expected_order_value"], rtol=1e-10
+    )
+    # A long-silent frequent buyer is probably gone, but worth much if back.
+    gone = out["p_alive"].idxmin()
+    assert out.loc[gone, "value_if_retained"] > 5 * out.loc[gone, "clv"]

@@ -54,6 +54,7 @@ FLOAT_FIELDS = (
     "expected_order_value",
     "clv",
     "expected_days_to_next_purchase",
+    "value_if_retained",
     "churn_probability",
     "expected_incremental_value",
 )

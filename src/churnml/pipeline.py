@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 import numpy as np
@@ -33,7 +33,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from churnml.actions.catalogue import load_catalogue
-from churnml.actions.uplift import UpliftModel, uplift_training_set
+from churnml.actions.control import assign_control
+from churnml.actions.trust import check_uplift
+from churnml.actions.uplift import UpliftModel, training_order, uplift_training_set
 from churnml.config import Config
 from churnml.data.contract import InputTables, validate_tables
 from churnml.data.load import load_tables
@@ -41,7 +43,8 @@ from churnml.datasets import load_cdnow, simulate
 from churnml.errors import ChurnmlError, ConfigError
 from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
 from churnml.evaluation.ltv_diagnostics import write_ltv_diagnostics
-from churnml.features import build_features, churn_labels, rfm_summary
+from churnml.evaluation.policy import write_campaign_views
+from churnml.features import churn_labels, rfm_summary
 from churnml.models.churn import ChurnModel
 from churnml.models.inputs import model_inputs
 from churnml.models.ltv import LTVModel
@@ -139,28 +142,78 @@ def evaluation_rows(tables: InputTables, config: Config, as_of: pd.Timestamp) ->
     return EvaluationRows(cutoff=cutoff, inputs=inputs, labels=labels)
 
 
+def observed_campaigns(tables: InputTables, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Campaign rows whose response window ended by ``as_of`` (empty without campaigns)."""
+    camp = tables.campaigns
+    if camp is None:
+        return pd.DataFrame(columns=["customer_id", "sent_date", "action", "treated", "converted"])
+    return camp.loc[camp["sent_date"] + pd.Timedelta(days=RESPONSE_WINDOW_DAYS) <= as_of]
+
+
 def fit_uplift(
     tables: InputTables, config: Config, as_of: pd.Timestamp
 ) -> tuple[UpliftModel, dict[str, Any]]:
     """Learn uplift from campaign history whose responses are observed; else use priors."""
     catalogue = load_catalogue(config.policy.actions_path)
-    camp = tables.campaigns
+    observed = observed_campaigns(tables, as_of)
     info: dict[str, Any] = {"uplift.source": "prior"}
-    if camp is not None and len(camp):
-        observed = camp.loc[camp["sent_date"] + pd.Timedelta(days=RESPONSE_WINDOW_DAYS) <= as_of]
-        if len(observed) and observed["treated"].any() and (~observed["treated"]).any():
-            X, action, y = uplift_training_set(observed, lambda day: build_features(tables, day))
-            try:
-                model = UpliftModel(random_state=config.seed).fit(X, action, y)
-                info = {
-                    "uplift.source": "learned",
-                    "uplift.rows": len(X),
-                    "uplift.actions": ",".join(model.actions_),
-                }
-                return model, info
-            except ValueError as err:
-                info["uplift.fallback_reason"] = str(err)
+    if len(observed) and observed["treated"].any() and (~observed["treated"]).any():
+        X, action, y = uplift_training_set(observed, lambda day: _inputs_at(tables, config, day))
+        held = uplift_holdout(training_order(observed)["customer_id"], config)
+        try:
+            model = UpliftModel(learner=UPLIFT_LEARNER, random_state=config.seed)
+            model.fit(X[~held], action[~held], y[~held])
+            verdicts = check_uplift(model, X[held], action[held], y[held])
+            info = {
+                "uplift.source": "learned",
+                "uplift.outcome": "converted",
+                "uplift.rows": int((~held).sum()),
+                "uplift.holdout_rows": int(held.sum()),
+                "uplift.actions": ",".join(model.actions_),
+                **{
+                    f"uplift.{r.action}.{col}": getattr(r, col)
+                    for r in verdicts.itertuples()
+                    for col in ("verdict", "effect", "uplift_at_k_low")
+                },
+            }
+            return model, info
+        except ValueError as err:
+            info["uplift.fallback_reason"] = str(err)
     return UpliftModel.prior(catalogue.prior_uplifts()), info
+
+
+#: The X-learner: its second stage regresses the effect itself, which on simulated
+#: win-back campaigns (effects only among customers who have gone) ranks customers
+#: by their true effect clearly better than the T-learner's difference of two models.
+UPLIFT_LEARNER: Literal["t", "x"] = "x"
+
+
+def _inputs_at(tables: InputTables, config: Config, day: pd.Timestamp) -> pd.DataFrame:
+    """What the scorer would have known on ``day``: features and an LTV model fitted before it.
+
+    The uplift model learns from the same columns it is later given at scoring time
+    (``model_inputs``), BG/NBD's P(alive) and P(no purchase) included: whether a
+    customer has gone is what a win-back effect depends on most.
+    """
+    ltv = LTVModel.from_config(config.ltv).fit(
+        rfm_summary(tables.transactions, day, config.ltv.time_unit)
+    )
+    return model_inputs(tables, day, ltv, config.time.horizon_days, config.time.churn_window_days)
+
+
+#: Share of campaign customers held out from uplift training: the trust check
+#: (:mod:`churnml.actions.trust`) and the offline policy evaluation use them.
+UPLIFT_HOLDOUT_SHARE = 0.3
+
+
+def uplift_holdout(customer_ids: pd.Series, config: Config) -> np.ndarray:
+    """Whether each campaign row's customer is held out of uplift training.
+
+    By a hash of the customer id (independent of the campaign's own control hash),
+    so all rows of one customer fall on the same side.
+    """
+    salt = f"{config.policy.campaign_salt}:uplift-holdout"
+    return assign_control(customer_ids.astype(str).to_numpy(), salt, UPLIFT_HOLDOUT_SHARE)
 
 
 def _champion_metric(config: Config, rows: EvaluationRows) -> tuple[float | None, str | None]:
@@ -285,6 +338,7 @@ def train(
                 metrics=metrics,
                 model_name=config.tracking.model_name,
             )
+            metrics.update(write_campaign_views(bundle, tables, config, as_of, plots / "policy"))
             report_md = _report_markdown(
                 config, as_of, rows, training.summary(), report, ltv_diag, uplift_info
             )

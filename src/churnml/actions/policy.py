@@ -2,8 +2,20 @@
 
 For each customer and each eligible contact action ``a`` the policy computes
 
-    expected incremental value = uplift_a x CLV - unit_cost_a - offer_cost_a,
+    expected incremental value = uplift_a x value of a return - unit_cost_a - offer_cost_a,
+    value of a return = margin x expected order value + (1 - P(alive)) x value_if_retained,
     offer_cost_a = offer share x expected order value x P(purchase | contacted),
+
+``uplift_a`` is the increase in the probability that the customer buys within
+the response window. What that purchase is worth depends on whether the
+customer had gone: a customer who is still alive gives one more order; one who
+had dropped out (probability ``1 - P(alive)``) comes back, and is then worth
+``value_if_retained`` - the discounted margin of a customer *known to be alive*
+over the horizon (``LTVModel`` output, Fader, Hardie & Lee 2005: CLV without the
+P(alive) factor). Multiplying the uplift by CLV instead would count survival
+twice - CLV already carries P(alive) - and send win-back money to the customers
+least likely to have gone; by ``value_if_retained`` alone it would credit an
+active customer's extra order with a whole revived future.
 
 where ``P(purchase | contacted)`` is approximated by ``1 - churn_probability``
 plus the uplift (capped at 1). The churn window is usually longer than a
@@ -23,10 +35,21 @@ penalties that a large uplift could outweigh. An action is ineligible when
 - the customer already had ``max_contacts`` contacts on its channel within the
   last ``cap_window_days`` days.
 
+Only measured effects are trusted. An action whose learned effect did not
+pass the uplift model's hold-out check has no learned column; it runs on its
+prior, which the caller caps (``priors``, see
+:meth:`~churnml.actions.uplift.UpliftModel.policy_priors`), and its decisions say
+``"prior"``. An action measured to *hurt* (``harmful``) is never sent, and
+neither is any contact whose learned effect for the customer is negative (its
+value is below zero).
+
 A global budget in money (``PolicyConfig.budget``, unit plus expected offer
-costs) and/or in number of contacts (``PolicyConfig.max_contacts``) is then
-allocated greedily by value per unit of cost over all customers: the most
-efficient contacts first, skipping any that no longer fit.
+costs) is allocated greedily by value per unit of cost over all customers: the
+most efficient contacts first, skipping any that no longer fit. When only the
+number of contacts is limited (``PolicyConfig.max_contacts``, ``churnml score
+--contacts N``) the N contacts of highest value are chosen: with a fixed count,
+ranking by value per cost would give up value to save costs that are already
+counted in the value.
 
 A deterministic share of customers (:mod:`churnml.actions.control`) is held
 out: they receive ``no_action`` and are flagged ``control_group``, together with
@@ -37,7 +60,9 @@ budget cut-off, so that a later lift analysis compares like with like.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,19 +71,38 @@ from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
 from churnml.actions.control import assign_control
 from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
 from churnml.actions.uplift import SOURCE_COLUMN
-from churnml.config import PolicyConfig
+from churnml.config import LTVConfig, PolicyConfig
+from churnml.data.contract import CONSENT_COLUMNS
 from churnml.frames import floats
 from churnml.segments import require_columns
+
+if TYPE_CHECKING:
+    from churnml.actions.uplift import UpliftModel
 
 #: Columns :meth:`NextBestActionPolicy.decide` needs in ``scores``.
 SCORE_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "churn_probability",
-    "clv",
+    "p_alive",
+    "value_if_retained",
     "expected_order_value",
     "segment",
     "value_tier",
     "recency_days",
+)
+
+#: Model-input columns (``churnml.models.inputs.model_inputs``) that the policy and
+#: the segments read besides the scores: the scorer and the offline evaluations take
+#: exactly these.
+POLICY_INPUT_COLUMNS: tuple[str, ...] = (
+    "clv",
+    "p_alive",
+    "value_if_retained",
+    "expected_order_value",
+    "recency_days",
+    "tenure_days",
+    "n_orders",
+    *CONSENT_COLUMNS,
 )
 
 #: Columns of the decision table.
@@ -77,8 +121,9 @@ DECISION_COLUMNS: tuple[str, ...] = (
 _YES = ("true", "t", "yes", "y", "1", "1.0")
 
 # Why an action is ineligible, in the order the checks are reported.
-_OK, _SEGMENT, _CONSENT, _RECENT, _COOLDOWN, _CAP, _UNKNOWN = 0, 1, 2, 3, 4, 5, 6
+_OK, _SEGMENT, _CONSENT, _RECENT, _COOLDOWN, _CAP, _UNKNOWN, _HARMFUL = 0, 1, 2, 3, 4, 5, 6, 7
 _BLOCK_TEXT = {
+    _HARMFUL: "measured to hurt",
     _SEGMENT: "segment/tier",
     _CONSENT: "no consent",
     _RECENT: "recent purchase",
@@ -166,6 +211,32 @@ class _AlignedUplift:
         return self._align(values, "prior").astype(object)
 
 
+@dataclass(frozen=True, eq=False)
+class ContactOptions:
+    """Every contact action for every customer, as :meth:`NextBestActionPolicy.options` sees it.
+
+    ``value`` is the expected incremental value (``-inf`` where a guardrail blocks
+    the action), ``block`` why it is blocked (0 = eligible), ``uplift`` and
+    ``source`` the effect used and where it comes from; rows follow ``scores``,
+    columns ``actions``.
+    """
+
+    customer_ids: np.ndarray
+    actions: list[str]
+    value: np.ndarray
+    cost: np.ndarray
+    uplift: np.ndarray
+    block: np.ndarray
+    source: np.ndarray
+    worth: np.ndarray
+    recency: np.ndarray
+
+    @property
+    def eligible(self) -> np.ndarray:
+        """``(customers, actions)``: whether each action passes every guardrail."""
+        return np.asarray(self.block == _OK)
+
+
 class NextBestActionPolicy:
     """Choose each customer's next best action under guardrails and a budget.
 
@@ -175,11 +246,46 @@ class NextBestActionPolicy:
         The actions that may be taken (:func:`churnml.actions.default_catalogue`).
     config
         Control share and salt, budget, contact cap, recent-purchase rule.
+    priors
+        Prior uplift per action id used instead of the catalogue's
+        ``prior_uplift`` (the uplift model's capped priors); others keep theirs.
+    harmful
+        Action ids measured to reduce purchases: never sent.
+    margin
+        Profit margin on an order (the LTV model's, ``LTVConfig.margin``).
     """
 
-    def __init__(self, catalogue: ActionCatalogue, config: PolicyConfig | None = None):
+    def __init__(
+        self,
+        catalogue: ActionCatalogue,
+        config: PolicyConfig | None = None,
+        priors: Mapping[str, float] | None = None,
+        harmful: Iterable[str] = (),
+        margin: float = LTVConfig().margin,
+    ):
         self.catalogue = catalogue
+        self.margin = float(margin)
         self.config = config if config is not None else PolicyConfig()
+        self.priors = {a.id: a.prior_uplift for a in catalogue.contact_actions}
+        self.priors.update(priors or {})
+        self.harmful = frozenset(harmful)
+
+    @classmethod
+    def for_model(
+        cls,
+        catalogue: ActionCatalogue,
+        config: PolicyConfig,
+        uplift: UpliftModel,
+        margin: float = LTVConfig().margin,
+    ) -> NextBestActionPolicy:
+        """The policy as a trained uplift model allows it: its capped priors, its harmful actions."""
+        return cls(
+            catalogue,
+            config,
+            priors=uplift.policy_priors(catalogue.prior_uplifts()),
+            harmful=uplift.harmful_actions(),
+            margin=margin,
+        )
 
     # ----------------------------------------------------------------- inputs
     def _guards(
@@ -220,8 +326,8 @@ class NextBestActionPolicy:
         Parameters
         ----------
         scores
-            ``customer_id, churn_probability, clv, expected_order_value, segment,
-            value_tier, recency_days`` and the consent flags ``consent_email,
+            ``customer_id, churn_probability, p_alive, value_if_retained,
+            expected_order_value, segment, value_tier, recency_days`` and the consent flags ``consent_email,
             consent_sms, consent_push`` (``consent_call`` for calls); missing consent
             columns mean no consent.
         uplift
@@ -263,75 +369,18 @@ class NextBestActionPolicy:
     ) -> dict[str, np.ndarray]:
         """:meth:`decide` as one array per column (``DECISION_COLUMNS`` order), for the
         scorer, which copies them into its own output without a frame in between."""
-        require_columns(scores, SCORE_COLUMNS, "scores")
+        opt = self.options(scores, uplift, contact_history, as_of)
         cfg = self.config
-        n = len(scores)
-        ids = _strings(scores["customer_id"])
-        up = _AlignedUplift(scores, ids, uplift)
-        frame_source = up.sources(n)
-        customers = pd.Index(ids)
-        if customers.has_duplicates:
-            raise ValueError("scores must have one row per customer_id")
-        guards = self._guards(contact_history, as_of, customers)
-
-        clv = np.nan_to_num(floats(scores["clv"]), nan=0.0)
-        order_value = np.maximum(
-            np.nan_to_num(floats(scores["expected_order_value"]), nan=0.0), 0.0
-        )
-        p_buy = np.clip(1.0 - np.nan_to_num(floats(scores["churn_probability"]), nan=0.0), 0.0, 1.0)
-        recency = floats(scores["recency_days"])
-        segment_codes, segments = pd.factorize(_strings(scores["segment"]))
-        tier_codes, tiers = pd.factorize(_strings(scores["value_tier"]))
-        consents: dict[str, np.ndarray] = {}
-
+        n, ids, recency, worth = len(scores), opt.customer_ids, opt.recency, opt.worth
         actions = self.catalogue.contact_actions
         m = len(actions)
-        value = np.full((n, m), -np.inf)
-        cost = np.zeros((n, m))
-        uplift_used = np.zeros((n, m))
-        block = np.zeros((n, m), dtype=np.int8)
-        source = np.empty((n, m), dtype=object)
-        for j, a in enumerate(actions):
-            if a.id in up.columns:
-                u = up.values(a.id)
-                source[:, j] = frame_source
-            else:
-                u = np.full(n, a.prior_uplift)
-                source[:, j] = "prior"
-            redeem = np.clip(p_buy + u, 0.0, 1.0)
-            c = a.unit_cost + a.offer_cost * order_value * redeem
-            v = u * clv - c
-
-            reason = np.full(n, _OK, dtype=np.int8)
-            allowed = np.ones(n, dtype=bool)
-            if a.eligible_segments is not None:
-                allowed &= _member(segment_codes, segments, a.eligible_segments)
-            if a.eligible_value_tiers is not None:
-                allowed &= _member(tier_codes, tiers, a.eligible_value_tiers)
-            reason[~allowed] = _SEGMENT
-            consent_col = a.consent_column
-            if consent_col is not None and consent_col in scores.columns:
-                if consent_col not in consents:
-                    consents[consent_col] = _consent(scores[consent_col])
-                consent = consents[consent_col]
-            else:
-                consent = np.zeros(n, dtype=bool)
-            reason[(reason == _OK) & ~consent] = _CONSENT
-            if a.has_offer:
-                with np.errstate(invalid="ignore"):
-                    recent = recency <= cfg.recent_purchase_days
-                reason[(reason == _OK) & recent] = _RECENT
-            if a.id in guards:
-                days, count = guards[a.id]
-                reason[(reason == _OK) & (days < a.cooldown_days)] = _COOLDOWN
-                if a.max_contacts is not None:
-                    reason[(reason == _OK) & (count >= a.max_contacts)] = _CAP
-            reason[(reason == _OK) & ~np.isfinite(v)] = _UNKNOWN
-            ok = reason == _OK
-            value[:, j] = np.where(ok, v, -np.inf)
-            cost[:, j] = c
-            uplift_used[:, j] = u
-            block[:, j] = reason
+        value, cost, uplift_used, block, source = (
+            opt.value,
+            opt.cost,
+            opt.uplift,
+            opt.block,
+            opt.source,
+        )
 
         rows = np.arange(n)
         best_j = np.argmax(value, axis=1) if m else np.zeros(n, dtype=int)
@@ -359,9 +408,11 @@ class NextBestActionPolicy:
             best_value,
             best_cost,
             uplift_used[rows, best_j] if m else np.zeros(n),
-            clv,
+            worth,
             best_source,
             block,
+            np.asarray(scores["segment"].to_numpy(), dtype=object),
+            recency,
         )
         columns = {
             "customer_id": ids,
@@ -375,6 +426,103 @@ class NextBestActionPolicy:
             "uplift_source": np.where(any_eligible, best_source, "none").astype(object),
         }
         return {c: columns[c] for c in DECISION_COLUMNS}
+
+    def options(
+        self,
+        scores: pd.DataFrame,
+        uplift: pd.DataFrame | None = None,
+        contact_history: pd.DataFrame | None = None,
+        as_of: dt.date | pd.Timestamp | str | None = None,
+    ) -> ContactOptions:
+        """Every contact action's value, cost and eligibility for every customer.
+
+        What :meth:`decide` chooses from (same arguments); exposed so that a
+        baseline targeting rule can use the same action choice and guardrails and
+        differ only in whom it contacts.
+        """
+        require_columns(scores, SCORE_COLUMNS, "scores")
+        cfg = self.config
+        n = len(scores)
+        ids = _strings(scores["customer_id"])
+        up = _AlignedUplift(scores, ids, uplift)
+        frame_source = up.sources(n)
+        customers = pd.Index(ids)
+        if customers.has_duplicates:
+            raise ValueError("scores must have one row per customer_id")
+        guards = self._guards(contact_history, as_of, customers)
+
+        order_value = np.maximum(
+            np.nan_to_num(floats(scores["expected_order_value"]), nan=0.0), 0.0
+        )
+        gone = 1.0 - np.clip(np.nan_to_num(floats(scores["p_alive"]), nan=1.0), 0.0, 1.0)
+        worth = self.margin * order_value + gone * np.nan_to_num(
+            floats(scores["value_if_retained"]), nan=0.0
+        )
+        p_buy = np.clip(1.0 - np.nan_to_num(floats(scores["churn_probability"]), nan=0.0), 0.0, 1.0)
+        recency = floats(scores["recency_days"])
+        segment_codes, segments = pd.factorize(_strings(scores["segment"]))
+        tier_codes, tiers = pd.factorize(_strings(scores["value_tier"]))
+        consents: dict[str, np.ndarray] = {}
+
+        actions = self.catalogue.contact_actions
+        m = len(actions)
+        value = np.full((n, m), -np.inf)
+        cost = np.zeros((n, m))
+        uplift_used = np.zeros((n, m))
+        block = np.zeros((n, m), dtype=np.int8)
+        source = np.empty((n, m), dtype=object)
+        for j, a in enumerate(actions):
+            if a.id in up.columns:
+                u = up.values(a.id)
+                source[:, j] = frame_source
+            else:
+                u = np.full(n, self.priors[a.id])
+                source[:, j] = "prior"
+            redeem = np.clip(p_buy + u, 0.0, 1.0)
+            c = a.unit_cost + a.offer_cost * order_value * redeem
+            v = u * worth - c
+
+            reason = np.full(n, _HARMFUL if a.id in self.harmful else _OK, dtype=np.int8)
+            allowed = np.ones(n, dtype=bool)
+            if a.eligible_segments is not None:
+                allowed &= _member(segment_codes, segments, a.eligible_segments)
+            if a.eligible_value_tiers is not None:
+                allowed &= _member(tier_codes, tiers, a.eligible_value_tiers)
+            reason[(reason == _OK) & ~allowed] = _SEGMENT
+            consent_col = a.consent_column
+            if consent_col is not None and consent_col in scores.columns:
+                if consent_col not in consents:
+                    consents[consent_col] = _consent(scores[consent_col])
+                consent = consents[consent_col]
+            else:
+                consent = np.zeros(n, dtype=bool)
+            reason[(reason == _OK) & ~consent] = _CONSENT
+            if a.has_offer:
+                with np.errstate(invalid="ignore"):
+                    recent = recency <= cfg.recent_purchase_days
+                reason[(reason == _OK) & recent] = _RECENT
+            if a.id in guards:
+                days, count = guards[a.id]
+                reason[(reason == _OK) & (days < a.cooldown_days)] = _COOLDOWN
+                if a.max_contacts is not None:
+                    reason[(reason == _OK) & (count >= a.max_contacts)] = _CAP
+            reason[(reason == _OK) & ~np.isfinite(v)] = _UNKNOWN
+            ok = reason == _OK
+            value[:, j] = np.where(ok, v, -np.inf)
+            cost[:, j] = c
+            uplift_used[:, j] = u
+            block[:, j] = reason
+        return ContactOptions(
+            customer_ids=ids,
+            actions=[a.id for a in actions],
+            value=value,
+            cost=cost,
+            uplift=uplift_used,
+            block=block,
+            source=source,
+            worth=worth,
+            recency=recency,
+        )
 
     # -------------------------------------------------------------- internals
     @staticmethod
@@ -435,7 +583,7 @@ class NextBestActionPolicy:
     def _allocate(
         self, positive: np.ndarray, value: np.ndarray, cost: np.ndarray, control: np.ndarray
     ) -> np.ndarray:
-        """Greedy budget allocation by value per cost; returns the funded mask.
+        """Greedy allocation by value per cost (by value when only the count binds).
 
         Control customers are ranked with everyone else but spend nothing: a
         control customer counts as "would have been contacted" when their
@@ -446,8 +594,11 @@ class NextBestActionPolicy:
         if budget is None and cap is None:
             return funded
         cand = np.flatnonzero(positive)
-        with np.errstate(divide="ignore"):
-            ratio = np.where(cost[cand] > 0, value[cand] / cost[cand], np.inf)
+        if budget is None:
+            ratio = np.zeros(len(cand))  # only the count binds: by value alone
+        else:
+            with np.errstate(divide="ignore"):
+                ratio = np.where(cost[cand] > 0, value[cand] / cost[cand], np.inf)
         # Highest ratio first; ties by larger value, then by position (stable).
         order = cand[np.lexsort((-value[cand], -ratio))]
         spent, count = 0.0, 0
@@ -480,9 +631,11 @@ class NextBestActionPolicy:
         best_value: np.ndarray,
         best_cost: np.ndarray,
         best_uplift: np.ndarray,
-        clv: np.ndarray,
+        worth: np.ndarray,
         best_source: np.ndarray,
         block: np.ndarray,
+        segment: np.ndarray,
+        recency: np.ndarray,
     ) -> np.ndarray:
         """A short, human-readable reason per decision.
 
@@ -494,11 +647,14 @@ class NextBestActionPolicy:
         out = np.empty(n, dtype=object)
         i = np.flatnonzero(treat)
         out[i] = [
-            f"{a}: uplift {u:+.1%} x CLV {v:,.0f} - cost {c:.2f} = {x:+.2f} ({s})"
-            for a, u, v, c, x, s in zip(
+            f"{g} {d:.0f} days, worth {v:,.0f} if back; {a} expected {u:+.1%} return ({s}); "
+            f"cost {c:.2f}; net {x:+.2f}"
+            for g, d, a, u, v, c, x, s in zip(
+                segment[i].tolist(),
+                np.nan_to_num(recency[i], nan=0.0).tolist(),
                 best_id[i].tolist(),
                 best_uplift[i].tolist(),
-                clv[i].tolist(),
+                worth[i].tolist(),
                 best_cost[i].tolist(),
                 best_value[i].tolist(),
                 best_source[i].tolist(),

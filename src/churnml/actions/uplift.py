@@ -25,6 +25,12 @@ each action's uplift is the configured prior response rate, the same for every
 customer, and the ``uplift_source`` column of the output says ``"prior"`` so
 that no one mistakes an assumption for a measurement.
 
+Only measured effects are used: :func:`churnml.actions.trust.check_uplift` judges
+each learned action on held-out customers and records its verdict in ``trust_``;
+after that, :meth:`UpliftModel.predict` returns columns only for the actions whose
+effect was shown, and :meth:`UpliftModel.policy_priors` gives the (capped) priors
+of the others. A model that was never checked returns every learned action.
+
 Models are saved as LightGBM's native text plus JSON (:meth:`to_dict`), never
 as pickles.
 
@@ -97,6 +103,10 @@ class UpliftModel:
     source_ : {"learned", "prior"}
     n_treated_, n_control_ : dict[str, int] / int
         Training counts per action and of the shared control group.
+    trust_ : dict[str, dict]
+        Hold-out verdict per learned action (``verdict``: ``learned``, ``prior``
+        or ``harmful``; ``effect``: average held-out effect), set by
+        :func:`churnml.actions.trust.check_uplift`; empty until checked.
     """
 
     # Learned state (set by fit, prior or from_dict).
@@ -110,6 +120,7 @@ class UpliftModel:
     n_treated_: dict[str, int]
     propensity_: dict[str, float]
     mean_outcome_: dict[str, float]
+    trust_: dict[str, dict[str, Any]]
 
     def __init__(
         self,
@@ -302,6 +313,7 @@ class UpliftModel:
                 "held-out group; use UpliftModel.prior(...) instead"
             )
         self.models_ = {}
+        self.trust_ = {}
         self.models_[self.control_label] = self._train(
             matrix[is_control], outcome[is_control], "binary"
         )
@@ -356,15 +368,28 @@ class UpliftModel:
 
     # ---------------------------------------------------------------- predict
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Uplift of each action for each row of ``X``.
+        """Uplift of each trusted action for each row of ``X``.
 
         Returns
         -------
         pandas.DataFrame
             One float column per action (increase in outcome probability if the
             action is taken rather than nothing) and ``uplift_source``
-            (``"learned"`` or ``"prior"``), with the index of ``X``.
+            (``"learned"`` or ``"prior"``), with the index of ``X``. Once the
+            model has been checked (``trust_``), actions whose effect was not
+            shown on the hold-out have no column: the policy uses their prior.
         """
+        trust = getattr(self, "trust_", None)
+        if not trust or getattr(self, "source_", None) != "learned":
+            return self.predict_unchecked(X)
+        # Untrusted actions are not even computed (the scorer pays per booster).
+        return self._predict(X, [a for a in self.actions_ if trust[a]["verdict"] == "learned"])
+
+    def predict_unchecked(self, X: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`predict` for every learned action, trusted or not (for the check itself)."""
+        return self._predict(X, getattr(self, "actions_", []))
+
+    def _predict(self, X: pd.DataFrame, actions: list[str]) -> pd.DataFrame:
         if not hasattr(self, "source_"):
             raise RuntimeError(
                 "UpliftModel is not fitted: call fit(), prior() or from_dict() first"
@@ -373,10 +398,11 @@ class UpliftModel:
             priors = {a: np.full(len(X), self.priors_[a]) for a in self.actions_}
             return pd.DataFrame({**priors, SOURCE_COLUMN: "prior"}, index=X.index)
         matrix = self._encode(X)
-        logit_c = _score(self.models_[self.control_label], matrix, raw=True)
-        mu_c = _sigmoid(logit_c)
         cols: dict[str, np.ndarray] = {}
-        for a in self.actions_:
+        if self.learner != "x" and actions:  # the X-learner's effects need no control model
+            logit_c = _score(self.models_[self.control_label], matrix, raw=True)
+            mu_c = _sigmoid(logit_c)
+        for a in actions:
             if self.learner == "x":
                 g = self.propensity_[a]
                 tau1 = _score(self.models_[f"tau1:{a}"], matrix)
@@ -386,6 +412,29 @@ class UpliftModel:
                 shift = self.offsets_.get(a, 0.0) + _score(self.models_[a], matrix, raw=True)
                 cols[a] = _sigmoid(logit_c + shift) - mu_c
         return pd.DataFrame({**cols, SOURCE_COLUMN: "learned"}, index=X.index)
+
+    # ------------------------------------------------------------------ trust
+    def policy_priors(self, catalogue_priors: Mapping[str, float]) -> dict[str, float]:
+        """The prior uplift the policy should use per action.
+
+        The catalogue's priors, each capped at the smallest average effect of a
+        trusted action (never below zero): an assumption must not outrank what
+        was measured on comparable contacts. Without trusted actions the
+        catalogue's priors stand.
+        """
+        measured = [
+            max(t["effect"], 0.0)
+            for t in getattr(self, "trust_", {}).values()
+            if t["verdict"] == "learned"
+        ]
+        cap = min(measured) if measured else np.inf
+        return {a: float(min(v, cap)) for a, v in catalogue_priors.items()}
+
+    def harmful_actions(self) -> frozenset[str]:
+        """Actions whose held-out effect was significantly negative: never to be sent."""
+        return frozenset(
+            a for a, t in getattr(self, "trust_", {}).items() if t["verdict"] == "harmful"
+        )
 
     # ------------------------------------------------------------------ prior
     @classmethod
@@ -401,6 +450,7 @@ class UpliftModel:
         model.priors_ = {a: float(v) for a, v in uplifts.items()}
         model.feature_names_ = []
         model.categories_ = {}
+        model.trust_ = {}
         return model
 
     # ---------------------------------------------------------------- persist
@@ -425,6 +475,7 @@ class UpliftModel:
             out["mean_outcome"] = dict(self.mean_outcome_)
             out["offsets"] = dict(self.offsets_)
             out["models"] = {k: b.model_to_string() for k, b in self.models_.items()}
+            out["trust"] = {k: dict(v) for k, v in getattr(self, "trust_", {}).items()}
         return out
 
     @classmethod
@@ -437,6 +488,7 @@ class UpliftModel:
         model.actions_ = list(data["actions"])
         model.feature_names_ = list(data["feature_names"])
         model.categories_ = {k: list(v) for k, v in data["categories"].items()}
+        model.trust_ = {k: dict(v) for k, v in data.get("trust", {}).items()}
         if model.source_ == "prior":
             model.priors_ = {k: float(v) for k, v in data["priors"].items()}
         else:
@@ -481,6 +533,12 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 
+def training_order(campaigns: pd.DataFrame) -> pd.DataFrame:
+    """Campaign rows in the order of :func:`uplift_training_set` (by send day, stable), 0..n-1."""
+    days = pd.to_datetime(campaigns["sent_date"]).dt.normalize().to_numpy()
+    return campaigns.iloc[np.argsort(days, kind="stable")].reset_index(drop=True)
+
+
 def uplift_training_set(
     campaigns: pd.DataFrame,
     features_at: Callable[[pd.Timestamp], pd.DataFrame],
@@ -506,10 +564,11 @@ def uplift_training_set(
     (X, action, y)
         Aligned on a fresh 0..n-1 index; customers without features get missing values.
     """
-    days = pd.to_datetime(campaigns["sent_date"]).dt.normalize()
+    ordered = training_order(campaigns)
+    days = pd.to_datetime(ordered["sent_date"]).dt.normalize()
     parts: list[pd.DataFrame] = []
-    for day in sorted(days.unique()):
-        rows = campaigns.loc[(days == day).to_numpy()]
+    for day in days.unique():
+        rows = ordered.loc[(days == day).to_numpy()]
         feats = features_at(pd.Timestamp(day))
         if "customer_id" in feats.columns:
             feats = feats.set_index("customer_id")
@@ -518,9 +577,6 @@ def uplift_training_set(
             feats.reindex(rows["customer_id"].astype(str).to_numpy()).reset_index(drop=True)
         )
     X = pd.concat(parts, ignore_index=True)
-    ordered = pd.concat(
-        [campaigns.loc[(days == d).to_numpy()] for d in sorted(days.unique())], ignore_index=True
-    )
     action = pd.Series(
         np.where(ordered["treated"].astype(bool), ordered["action"].astype(str), control_label),
         name="action",

@@ -99,6 +99,22 @@ def uplift_at_k(y: ArrayLike, treated: ArrayLike, score: ArrayLike, k: float = 0
     return float(yt[tt_top].mean() - yt[~tt_top].mean())
 
 
+def uplift_at_k_interval(
+    y: ArrayLike, treated: ArrayLike, score: ArrayLike, k: float = 0.3, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """:func:`uplift_at_k` with its confidence interval: ``(estimate, low, high)``.
+
+    Among the top ``k`` share by score, treated and control customers are still a
+    randomised comparison (the score is a function of pre-campaign features only),
+    so the difference in means and its Welch interval (:func:`average_effect`) apply.
+    """
+    if not 0 < k <= 1:
+        raise ValueError(f"k must lie in (0, 1], got {k}")
+    yy, tt, ss = _arrays(y, treated, score)
+    top = np.argsort(-ss, kind="stable")[: max(1, math.ceil(k * yy.size))]
+    return average_effect(yy[top], tt[top], confidence)
+
+
 def average_effect(
     y: ArrayLike, treated: ArrayLike, confidence: float = 0.95
 ) -> tuple[float, float, float]:

@@ -90,6 +90,19 @@ alive at t (the BG/NBD process is memoryless) and 0 otherwise, so the true uplif
 at ``as_of`` for every customer and action (consent ignored: "if contacted"),
 ``truth.campaign_true_uplift`` for the action actually assigned in the past campaign.
 
+Win-back scenarios
+------------------
+Named :class:`SimulationParams` constructors change only the campaign's effect:
+:meth:`~SimulationParams.dropouts_only` (only dropped-out customers respond, and a
+response revives them), :meth:`~SimulationParams.dropouts_and_actives` (alive
+customers respond a little too), :meth:`~SimulationParams.contacts_hurt` (contacts
+drive recent buyers away) and :meth:`~SimulationParams.churn_risk_targeting`
+(every dropped-out customer responds alike, so "top churn risk" is about right).
+A revived customer is alive after the response order and buys on with the same
+rate and dropout; an alive BG/NBD customer with rate lambda and dropout p makes
+``(1 - exp(-lambda p h)) / p`` purchases in ``(0, h]`` in expectation, which is
+how the true values of the truth table are computed.
+
 Tables
 ------
 All tables cover ``[start, as_of + horizon_days)``; use :meth:`SimulatedData.history`
@@ -109,8 +122,14 @@ truth         customer_id; the latent traits lambda_per_day, p_dropout,
               death_date (NaT: still alive at the end), alive_at_as_of;
               expected_purchases_in_horizon (given the latent state at as_of),
               purchases_in_horizon, spend_in_horizon, net_spend_in_horizon (refunds
-              deducted), churned_in_window_90; uplift_<action> for the five ACTIONS;
-              campaign_true_uplift (NaN outside the campaign).
+              deducted), churned_in_window_90; per action of ACTIONS, if contacted
+              at as_of: uplift_<action> (change in P(purchase within the 30-day
+              window)) and value_<action> (change in expected gross revenue over
+              horizon_days, the revived future included); if contacted at the
+              past campaign's send date: uplift_at_send_<action>,
+              revenue_at_send_<action> (in the response window, what the
+              campaigns table measures) and value_at_send_<action> (over
+              horizon_days); campaign_true_uplift (NaN outside the campaign).
 
 Outcome columns (``purchases_in_horizon``, ``spend_in_horizon``,
 ``churned_in_window_90``, campaign ``converted`` / ``revenue``) are computed from the
@@ -252,6 +271,66 @@ class SimulationParams:
     dead_reach: float = 0.7
     dead_decay_days: float = 45.0
     lapse_days: float = 60.0
+    # Win-back scenarios (the defaults keep the campaign model described above).
+    alive_response: float = 1.0  # reach of a customer still alive at the contact
+    revive: bool = False  # a dropped-out responder comes back alive and buys again
+    hurt_base: float = 0.0  # P(a contact drives away an alive customer who just bought)
+    hurt_recency_days: float = 30.0  # ... falling as exp(-days since last purchase / this)
+    uniform_fit: bool = False  # response independent of the customer's traits
+
+    @classmethod
+    def dropouts_only(cls) -> SimulationParams:
+        """Win-back scenario 1: only customers who have dropped out respond, and it revives them.
+
+        A contact reaches nobody who is still alive (``alive_response = 0``); a
+        dropped-out customer responds with the heterogeneous, observable
+        probability of the module docstring (less the longer they have been gone,
+        ``dead_decay_days`` 120; reminders for the engaged, discounts for the
+        price-sensitive), and a response *revives* them: after the extra order they
+        are alive again and buy by their BG/NBD rate and dropout. Response rates
+        are those of a strong win-back programme (``uplift_base`` 0.25-0.5).
+        """
+        return cls(
+            alive_response=0.0,
+            revive=True,
+            dead_reach=1.0,
+            dead_decay_days=365.0,
+            uplift_base={
+                "email_reminder": 0.3,
+                "email_discount": 0.4,
+                "sms_reminder": 0.25,
+                "push_offer": 0.3,
+                "vip_call": 0.5,
+            },
+        )
+
+    @classmethod
+    def dropouts_and_actives(cls) -> SimulationParams:
+        """Scenario 2: as :meth:`dropouts_only`, and alive customers respond a little too
+        (``alive_response = 0.15``: an extra order, no revival needed)."""
+        return dataclasses.replace(cls.dropouts_only(), alive_response=0.15)
+
+    @classmethod
+    def contacts_hurt(cls) -> SimulationParams:
+        """Scenario 3: as :meth:`dropouts_and_actives`, and contacts drive recent buyers away.
+
+        An alive customer contacted ``d`` days after their last purchase
+        unsubscribes and leaves for good with probability
+        ``hurt_base exp(-d / hurt_recency_days)`` (0.4, 30 days): for active
+        customers a win-back message is one message too many.
+        """
+        return dataclasses.replace(cls.dropouts_and_actives(), hurt_base=0.4)
+
+    @classmethod
+    def churn_risk_targeting(cls) -> SimulationParams:
+        """Scenario 4: naive "top churn risk" targeting is about right.
+
+        Only dropped-out customers respond, all with the same probability however
+        long they have been gone and whatever their traits (``uniform_fit``, no
+        decay), and a response revives them: whoever is most likely gone is the
+        best contact, up to the value of their revived future.
+        """
+        return dataclasses.replace(cls.dropouts_only(), uniform_fit=True, dead_decay_days=1e9)
 
     @classmethod
     def strong_behaviour_signal(cls) -> SimulationParams:
@@ -460,13 +539,22 @@ class _Orders:
 
 
 def _purchase_process(
-    rng: np.random.Generator, pop: _Population, end: float, prm: SimulationParams, behaviour: bool
+    rng: np.random.Generator,
+    pop: _Population,
+    end: float,
+    prm: SimulationParams,
+    behaviour: bool,
+    restart: tuple[IntArray, FloatArray] | None = None,
 ) -> tuple[_Orders, FloatArray]:
     """Run BG/NBD for all customers at once, one purchase index per loop step.
 
     Returns the natural orders and each customer's death time (NaN: never died
     before ``end``). The loop runs as many times as the most frequent buyer buys;
     each step only touches customers still alive and inside the period.
+
+    ``restart = (customers, times)`` runs the process only for those customers,
+    alive at those times (a revived customer right after the response order, which
+    is not repeated here); the others get no orders and NaN.
     """
     n = pop.acq.size
     death = np.full(n, np.nan)
@@ -475,9 +563,13 @@ def _purchase_process(
     rets: list[BoolArray] = []
     tickets: list[BoolArray] = []
 
-    active = np.arange(n, dtype=np.int64)
-    t = pop.acq.copy()
-    first = True
+    if restart is None:
+        active = np.arange(n, dtype=np.int64)
+        t = pop.acq.copy()
+        first = True
+    else:
+        active, t = restart[0].copy(), restart[1].copy()
+        first = False
     while active.size:
         if not first:
             t = t + rng.exponential(1.0, active.size) / pop.lam[active]
@@ -501,11 +593,12 @@ def _purchase_process(
         active, t = active[~die], t[~die]
         first = False
 
+    empty = [np.empty(0, np.int64)], [np.empty(0)], [np.empty(0, bool)]
     orders = _Orders(
-        cust=np.concatenate(custs),
-        t=np.concatenate(times),
-        returned=np.concatenate(rets),
-        ticket=np.concatenate(tickets),
+        cust=np.concatenate(custs or empty[0]),
+        t=np.concatenate(times or empty[1]),
+        returned=np.concatenate(rets or empty[2]),
+        ticket=np.concatenate(tickets or empty[2]),
     )
     return orders, death
 
@@ -525,7 +618,9 @@ def _response_probability(
     """Probability that a contact at ``when`` triggers one extra order (see module doc)."""
     dead = ~np.isnan(death[idx]) & (death[idx] < when)
     days_dead = np.where(dead, when - np.nan_to_num(death[idx]), 0.0)
-    reach = np.where(dead, prm.dead_reach * np.exp(-days_dead / prm.dead_decay_days), 1.0)
+    reach = np.where(
+        dead, prm.dead_reach * np.exp(-days_dead / prm.dead_decay_days), prm.alive_response
+    )
     recency = np.maximum(when - last_purchase[idx], 0.0)
     lapse = 1.0 - np.exp(-recency / prm.lapse_days)
     eng = pop.eng[idx]
@@ -545,8 +640,97 @@ def _response_probability(
         fit = 2.0 * value / (value + 1.0)
     else:  # pragma: no cover - guarded by ACTIONS
         raise ValueError(f"unknown action {action!r}")
+    if prm.uniform_fit:
+        fit = np.ones(idx.size) if action != "push_offer" else pop.app_user[idx].astype(float)
     rho = prm.uplift_base[action] * reach * lapse * fit
     return np.clip(rho, 0.0, 0.95)
+
+
+def _hurt_probability(
+    idx: IntArray, when: float, death: FloatArray, last_purchase: FloatArray, prm: SimulationParams
+) -> FloatArray:
+    """Probability that a contact at ``when`` makes an alive customer leave for good."""
+    if prm.hurt_base <= 0:
+        return np.zeros(idx.size)
+    alive = np.isnan(death[idx]) | (death[idx] >= when)
+    recency = np.maximum(when - last_purchase[idx], 0.0)
+    return np.asarray(
+        alive * prm.hurt_base * np.exp(-recency / prm.hurt_recency_days), dtype=np.float64
+    )
+
+
+def _alive_purchases(lam: FloatArray, p: FloatArray, days: float | FloatArray) -> FloatArray:
+    """Expected purchases in ``(0, days]`` of an alive BG/NBD customer: (1 - e^(-lambda p t)) / p."""
+    return np.asarray(-np.expm1(-lam * p * days) / p, dtype=np.float64)
+
+
+def _revived_purchases(
+    lam: FloatArray, p: FloatArray, days: float, prm: SimulationParams
+) -> FloatArray:
+    """Expected purchases of a revived customer after the response order, within ``days``.
+
+    The response order comes ``D = min(Exp(response_mean_delay_days), window - 0.5)``
+    days after the contact and the customer is alive from then on, so this is
+    ``E_D[_alive_purchases(lam, p, days - D)]``, by Gauss-Legendre quadrature over
+    the exponential part plus the point mass at the cap.
+    """
+    mean, cap = prm.response_mean_delay_days, prm.response_window_days - 0.5
+    nodes, weights = np.polynomial.legendre.leggauss(16)
+    d = (nodes + 1.0) * cap / 2.0
+    w = weights * cap / 2.0 * np.exp(-d / mean) / mean
+    out = _alive_purchases(lam[:, None], p[:, None], np.maximum(days - d, 0.0)[None, :]) @ w
+    return np.asarray(
+        out + np.exp(-cap / mean) * _alive_purchases(lam, p, max(days - cap, 0.0)),
+        dtype=np.float64,
+    )
+
+
+def _true_effects(
+    action: str,
+    idx: IntArray,
+    when: float,
+    pop: _Population,
+    death: FloatArray,
+    last_purchase: FloatArray,
+    p_eff: FloatArray,
+    prm: SimulationParams,
+    behaviour: bool,
+    days: float,
+) -> tuple[FloatArray, FloatArray]:
+    """True effect of contacting customers ``idx`` with ``action`` at ``when``.
+
+    Returns ``(conversion, revenue)``: the change in the probability of a purchase
+    within the response window and the change in expected gross revenue within
+    ``days`` of the contact (the response order, the revived future of a
+    dropped-out responder, minus the natural purchases of a customer the contact
+    drove away). With rho the response and h the hurt probability, P0 the natural
+    window purchase probability, E(t) the expected purchases of an alive customer
+    in t days and m the expected order value (times ``discount_factor`` for the
+    discount's response order):
+
+    - conversion = (1 - h)(1 - P0) rho - h P0;
+    - revenue = rho m_resp + rho m E_revived(days) (dropped out, ``revive``), or
+      (1 - h) rho m_resp - h m E(days) (alive).
+    """
+    window = float(prm.response_window_days)
+    if not behaviour:
+        zero = np.zeros(idx.size)
+        return zero, zero
+    rho = _response_probability(action, idx, when, pop, death, last_purchase, prm)
+    hurt = _hurt_probability(idx, when, death, last_purchase, prm)
+    p0 = _natural_purchase_probability(idx, when, pop, death, window)
+    conversion = (1.0 - hurt) * (1.0 - p0) * rho - hurt * p0
+    alive = np.isnan(death[idx]) | (death[idx] >= when)
+    mov = pop.mov[idx]
+    m_resp = mov * (prm.discount_factor if action == "email_discount" else 1.0)
+    lam, p = pop.lam[idx], p_eff[idx]
+    revived = _revived_purchases(lam, p, days, prm) if prm.revive else np.zeros(idx.size)
+    revenue = np.where(
+        alive,
+        (1.0 - hurt) * rho * m_resp - hurt * mov * _alive_purchases(lam, p, days),
+        rho * (m_resp + mov * revived),
+    )
+    return conversion, revenue
 
 
 def _natural_purchase_probability(
@@ -697,6 +881,7 @@ class _Campaign:
     action: IntArray  # index into CAMPAIGN_ACTIONS
     treated: BoolArray
     true_uplift: FloatArray
+    hurt: IntArray  # customers the contact drove away (they leave at the send date)
     resp_cust: IntArray  # customers who responded with an extra order ...
     resp_t: FloatArray  # ... at this time,
     resp_cents: IntArray  # ... of this value
@@ -728,8 +913,15 @@ def _run_campaign(
             rho[sel] = _response_probability(name, eligible[sel], t_send, pop, death, last, prm)
     window = float(prm.response_window_days)
     p0 = _natural_purchase_probability(eligible, t_send, pop, death, window)
+    hurt_p = np.zeros(eligible.size)
+    hurt = np.zeros(eligible.size, dtype=bool)
+    if behaviour and prm.hurt_base > 0:
+        last = _last_purchase_before(orders.cust, orders.t, t_send, n)
+        hurt_p = _hurt_probability(eligible, t_send, death, last, prm)
+        hurt = treated & (rng.random(eligible.size) < hurt_p)
 
-    responds = np.flatnonzero(treated & (rng.random(eligible.size) < rho))
+    # A customer the contact drove away does not respond to it.
+    responds = np.flatnonzero(treated & ~hurt & (rng.random(eligible.size) < rho))
     resp_cust = eligible[responds]
     delay = np.minimum(rng.exponential(prm.response_mean_delay_days, responds.size), window - 0.5)
     discount = np.where(action[responds] == names.index("email_discount"), prm.discount_factor, 1.0)
@@ -741,12 +933,108 @@ def _run_campaign(
         eligible=eligible,
         action=action,
         treated=treated,
-        true_uplift=(1.0 - p0) * rho,
+        true_uplift=(1.0 - hurt_p) * (1.0 - p0) * rho - hurt_p * p0,
+        hurt=eligible[hurt],
         resp_cust=resp_cust,
         resp_t=t_send + delay,
         resp_cents=_cents(value),
         resp_channel=order_channel[action[responds]],
     )
+
+
+@dataclass
+class _OrderValues:
+    """Value and channel of each order, and the refund rows of the returned ones."""
+
+    cents: IntArray
+    channel: IntArray
+    refund_of: IntArray  # index of the refunded order
+    refund_t: FloatArray
+    refund_cents: IntArray
+
+
+def _order_values(
+    rng: np.random.Generator, pop: _Population, orders: _Orders, prm: SimulationParams
+) -> _OrderValues:
+    """Spend (Gamma-Gamma), order channel and refunds of ``orders``."""
+    n_orders = orders.cust.size
+    cents = _cents(rng.gamma(prm.p_gg, 1.0 / pop.nu[orders.cust]))
+    home = pop.home[orders.cust]
+    channel = np.where(
+        rng.random(n_orders) < prm.home_channel_share,
+        home,
+        (home + rng.integers(1, 3, n_orders)) % 3,
+    )
+    r_idx = np.flatnonzero(orders.returned)
+    refund_t = (
+        orders.t[r_idx] + 1.0 + rng.gamma(2.0, (prm.refund_mean_days - 1.0) / 2.0, r_idx.size)
+    )
+    share = np.where(
+        rng.random(r_idx.size) < prm.return_full_share, 1.0, rng.uniform(0.2, 0.9, r_idx.size)
+    )
+    refund_cents = -np.maximum(np.round(cents[r_idx] * share), 1.0).astype(np.int64)
+    return _OrderValues(cents, channel, r_idx, refund_t, refund_cents)
+
+
+def _campaign_consequences(
+    rng: np.random.Generator,
+    pop: _Population,
+    orders: _Orders,
+    values: _OrderValues,
+    death: FloatArray,
+    camp: _Campaign,
+    t_send: float,
+    end: float,
+    prm: SimulationParams,
+    behaviour: bool,
+) -> tuple[_Orders, _OrderValues, FloatArray]:
+    """What the campaign changed besides its response orders.
+
+    Customers it drove away leave at the send date (their later natural orders,
+    and the refunds of those, never happen); with ``prm.revive`` a dropped-out
+    responder is alive again after the response order and buys on by BG/NBD.
+    Nothing is drawn and nothing changes in the default scenario.
+    """
+    death = death.copy()
+    if camp.hurt.size:
+        gone = np.zeros(pop.acq.size, dtype=bool)
+        gone[camp.hurt] = True
+        keep = ~(gone[orders.cust] & (orders.t >= t_send))
+        position = np.cumsum(keep) - 1
+        kept_refund = keep[values.refund_of]
+        orders = _Orders(
+            orders.cust[keep], orders.t[keep], orders.returned[keep], orders.ticket[keep]
+        )
+        values = _OrderValues(
+            values.cents[keep],
+            values.channel[keep],
+            position[values.refund_of[kept_refund]],
+            values.refund_t[kept_refund],
+            values.refund_cents[kept_refund],
+        )
+        death[camp.hurt] = np.fmin(death[camp.hurt], t_send)
+    if behaviour and prm.revive and camp.resp_cust.size:
+        was_dead = ~np.isnan(death[camp.resp_cust]) & (death[camp.resp_cust] < t_send)
+        who, when = camp.resp_cust[was_dead], camp.resp_t[was_dead]
+        if who.size:
+            new, new_death = _purchase_process(rng, pop, end, prm, behaviour, restart=(who, when))
+            new_values = _order_values(rng, pop, new, prm)
+            death[who] = new_death[who]
+            offset = orders.cust.size
+            orders = _Orders(
+                np.concatenate([orders.cust, new.cust]),
+                np.concatenate([orders.t, new.t]),
+                np.concatenate([orders.returned, new.returned]),
+                np.concatenate([orders.ticket, new.ticket]),
+            )
+            values = _OrderValues(
+                np.concatenate([values.cents, new_values.cents]),
+                np.concatenate([values.channel, new_values.channel]),
+                np.concatenate([values.refund_of, new_values.refund_of + offset]),
+                np.concatenate([values.refund_t, new_values.refund_t]),
+                np.concatenate([values.refund_cents, new_values.refund_cents]),
+            )
+    return orders, values, death
 
 
 def _cents(values: FloatArray) -> IntArray:
@@ -862,23 +1150,18 @@ def simulate(
     history_days = clock.days(as_of_ts)
     pop = _draw_population(rng, n, prm.acquisition_share * history_days, prm, behaviour_signal)
     orders, death = _purchase_process(rng, pop, end, prm, behaviour_signal)
+    values = _order_values(rng, pop, orders, prm)
+    t_send = clock.days(send_ts)
+    camp = _run_campaign(rng, pop, orders, death, t_send, prm, behaviour_signal)
+    # The state the campaign met, for the truth at its send date.
+    death_at_send = death.copy()
+    last_before_send = _last_purchase_before(orders.cust, orders.t, t_send, n)
+    orders, values, death = _campaign_consequences(
+        rng, pop, orders, values, death, camp, t_send, end, prm, behaviour_signal
+    )
     n_orders = orders.cust.size
-    cents = _cents(rng.gamma(prm.p_gg, 1.0 / pop.nu[orders.cust]))
-    home = pop.home[orders.cust]
-    channel = np.where(
-        rng.random(n_orders) < prm.home_channel_share,
-        home,
-        (home + rng.integers(1, 3, n_orders)) % 3,
-    )
-    r_idx = np.flatnonzero(orders.returned)
-    refund_t = (
-        orders.t[r_idx] + 1.0 + rng.gamma(2.0, (prm.refund_mean_days - 1.0) / 2.0, r_idx.size)
-    )
-    share = np.where(
-        rng.random(r_idx.size) < prm.return_full_share, 1.0, rng.uniform(0.2, 0.9, r_idx.size)
-    )
-    refund_cents = -np.maximum(np.round(cents[r_idx] * share), 1.0).astype(np.int64)
-    camp = _run_campaign(rng, pop, orders, death, clock.days(send_ts), prm, behaviour_signal)
+    cents, channel, r_idx = values.cents, values.channel, values.refund_of
+    refund_t, refund_cents = values.refund_t, values.refund_cents
 
     # Transactions: natural orders, refunds and win-back orders inside the period.
     tx_sec = _to_seconds(np.concatenate([orders.t, refund_t, camp.resp_t]))
@@ -1001,14 +1284,19 @@ def simulate(
         t_as_of,
         n,
     )
-    p0_as_of = _natural_purchase_probability(everyone, t_as_of, pop, death, float(window))
     for name in ACTIONS:
-        rho_now = (
-            _response_probability(name, everyone, t_as_of, pop, death, last_before_as_of, prm)
-            if behaviour_signal
-            else np.zeros(n)
-        )
-        truth_cols[f"uplift_{name}"] = (1.0 - p0_as_of) * rho_now
+        now = (name, everyone, t_as_of, pop, death, last_before_as_of, p_eff, prm)
+        conversion, revenue = _true_effects(*now, behaviour_signal, float(horizon_days))
+        truth_cols[f"uplift_{name}"] = conversion
+        truth_cols[f"value_{name}"] = revenue
+    for name in ACTIONS:
+        then = (name, everyone, t_send, pop, death_at_send, last_before_send, p_eff, prm)
+        conversion, window_revenue = _true_effects(*then, behaviour_signal, float(window))
+        truth_cols[f"uplift_at_send_{name}"] = conversion
+        truth_cols[f"revenue_at_send_{name}"] = window_revenue
+        truth_cols[f"value_at_send_{name}"] = _true_effects(
+            *then, behaviour_signal, float(horizon_days)
+        )[1]
     campaign_true = np.full(n, np.nan)
     campaign_true[camp.eligible] = camp.true_uplift
     truth_cols["campaign_true_uplift"] = campaign_true

@@ -34,10 +34,11 @@ LTV_COLUMNS: tuple[str, ...] = (
     "expected_order_value",
     "clv",
     "expected_days_to_next_purchase",
+    "value_if_retained",
 )
 
-#: LTV outputs the churn model learns from. ``expected_order_value``, ``clv`` and
-#: ``expected_days_to_next_purchase`` are left out: they are (near-)deterministic
+#: LTV outputs the churn model learns from. ``expected_order_value``, ``clv``,
+#: ``expected_days_to_next_purchase`` and ``value_if_retained`` are left out: they are (near-)deterministic
 #: functions of these three and of spend columns already among the features.
 LTV_FEATURES: tuple[str, ...] = ("p_alive", "expected_purchases", "p_no_purchase")
 

@@ -28,6 +28,18 @@ Time
     data give the same ``r, a, b``, an ``alpha`` 7 times larger in days and the
     same predictions.
 
+Value if retained
+    ``clv`` is the value of a customer *as the data stand*: P(alive) x the
+    expected purchases of an alive customer x order value, discounted. A win-back
+    contact changes P(alive) - it brings back a customer who may have gone - so
+    what it earns is its uplift times the value of a customer who *is* alive:
+    ``value_if_retained`` = margin x E[order value | x, m] x discounted
+    E[X(T, T+h) | alive at T, x, T], the conditional expectation of FHL (2005,
+    eq. 9 with the posterior parameters r + x, alpha + T, a, b + x), without the
+    P(alive) factor. ``clv = p_alive x value_if_retained`` exactly. Multiplying
+    an uplift by ``clv`` instead would count survival twice and send win-back
+    money to the customers least likely to have left.
+
 Refunds and zero-value orders
     The RFM summary drops refund rows (they are not purchases) so
     ``monetary_value`` is never negative; a negative value is rejected as a data
@@ -113,6 +125,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "expected_order_value",
     "clv",
     "expected_days_to_next_purchase",
+    "value_if_retained",
 )
 #: |Pearson correlation| of frequency and mean spend above which the Gamma-Gamma
 #: independence assumption is flagged (CDNOW: 0.11, Fader & Hardie 2013).
@@ -374,6 +387,7 @@ def discounted_expected_purchases(
     annual_discount_rate: float,
     days_per_time_unit: float = 7.0,
     period_days: float = MONTH_DAYS,
+    given_alive: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Discounted and plain expected purchases over ``horizon`` (model time units).
 
@@ -382,6 +396,10 @@ def discounted_expected_purchases(
     ``lifetimes``' ``customer_lifetime_value`` but vectorised, with an annual rate,
     and with the last period cut at the horizon so that the undiscounted total is
     exactly the expected purchases over the horizon.
+
+    With ``given_alive`` both are conditional on the customer being alive at
+    ``T`` (the P(alive) factor of FHL 2005, eq. 10, left out): what a customer
+    brought back by a win-back contact is expected to buy.
 
     Returns ``(discounted, expected)``.
     """
@@ -395,6 +413,8 @@ def discounted_expected_purchases(
     )
     alive = bgnbd_p_alive(params, x, recency, t_)
     per_period = np.diff(cumulative, axis=1, prepend=0.0)
+    if given_alive:
+        return per_period @ factors, cumulative[:, -1]
     return alive * (per_period @ factors), alive * cumulative[:, -1]
 
 
@@ -980,6 +1000,9 @@ class LTVModel:
             - ``expected_days_to_next_purchase``: expected days until the next purchase
               *if the customer is still active*; NaN where that expectation is
               infinite (``r + frequency <= 1``, e.g. one-time buyers when ``r < 1``).
+            - ``value_if_retained``: ``clv`` of the customer *if alive* at the
+              cut-off (``clv / p_alive``; see "Value if retained" in the module
+              docstring): what a win-back contact that brings them back earns.
         """
         self._check_fitted()
         self._check_hyperparameters()
@@ -997,7 +1020,7 @@ class LTVModel:
         # BG/NBD outputs depend on (x, t_x, T) only: evaluate once per distinct pattern.
         codes, rep = _prediction_patterns(x, tx, t_)
         ux, utx, ut = x[rep], tx[rep], t_[rep]
-        discounted, expected = discounted_expected_purchases(
+        discounted_if_alive, expected_if_alive = discounted_expected_purchases(
             params,
             ux,
             utx,
@@ -1005,8 +1028,10 @@ class LTVModel:
             horizon=float(horizon_days) / unit,
             annual_discount_rate=float(self.annual_discount_rate),
             days_per_time_unit=unit,
+            given_alive=True,
         )
         p_alive = bgnbd_p_alive(params, ux, utx, ut)
+        discounted, expected = p_alive * discounted_if_alive, p_alive * expected_if_alive
         p_none = bgnbd_p_no_purchase(params, float(churn_window_days) / unit, ux, utx, ut)
         wait = bgnbd_expected_time_to_next_purchase(params, ux, ut) * unit
         order_value = gamma_gamma_expected_value(self.gamma_gamma_params_, x, m)
@@ -1020,7 +1045,8 @@ class LTVModel:
         values[:, 3] = order_value
         values[:, 4] = float(self.margin) * order_value * discounted[codes]
         values[:, 5] = wait[codes]
-        bad = ~np.isfinite(values[:, :5]).all(axis=1)
+        values[:, 6] = float(self.margin) * order_value * discounted_if_alive[codes]
+        bad = ~np.isfinite(values[:, [0, 1, 2, 3, 4, 6]]).all(axis=1)
         if bad.any():  # never hand back NaN silently
             rows = [int(i) + 1 for i in np.flatnonzero(bad)[:5]]
             raise LTVModelError(

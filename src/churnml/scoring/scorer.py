@@ -9,7 +9,8 @@ Per customer (one row each):
 
 - LTV: ``p_alive``, ``expected_purchases`` over the horizon, ``p_no_purchase``
   in the churn window, ``expected_order_value``, ``clv`` (discounted margin),
-  ``expected_days_to_next_purchase``;
+  ``expected_days_to_next_purchase``, ``value_if_retained`` (the CLV of the
+  customer if alive: what a win-back that brings them back earns);
 - churn: calibrated ``churn_probability`` and ``churn_reasons`` (JSON list of
   the top signed TreeSHAP contributions with a readable description);
 - ``segment`` and ``value_tier``;
@@ -29,8 +30,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from churnml.actions.policy import NextBestActionPolicy
-from churnml.data.contract import CONSENT_COLUMNS, InputTables
+from churnml.actions.control import assign_control
+from churnml.actions.policy import POLICY_INPUT_COLUMNS, ContactOptions, NextBestActionPolicy
+from churnml.data.contract import InputTables
 from churnml.frames import number_matrix
 from churnml.models.inputs import model_inputs
 from churnml.scoring.bundle import ModelBundle
@@ -45,6 +47,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "expected_order_value",
     "clv",
     "expected_days_to_next_purchase",
+    "value_if_retained",
     "churn_probability",
     "churn_reasons",
     "segment",
@@ -66,7 +69,9 @@ class Scorer:
 
     def __init__(self, bundle: ModelBundle):
         self.bundle = bundle
-        self.policy = NextBestActionPolicy(bundle.catalogue, bundle.config.policy)
+        self.policy = NextBestActionPolicy.for_model(
+            bundle.catalogue, bundle.config.policy, bundle.uplift, bundle.config.ltv.margin
+        )
 
     def score(self, tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFrame:
         """Every output column for each customer with a purchase strictly before ``as_of``.
@@ -91,16 +96,28 @@ class Scorer:
         with _gc_paused():
             return self._score(tables, pd.Timestamp(as_of).normalize())
 
-    def _score(self, tables: InputTables, cutoff: pd.Timestamp) -> dict[str, np.ndarray]:
-        b = self.bundle
+    def contact_options(
+        self, tables: InputTables, as_of: pd.Timestamp | str
+    ) -> tuple[ContactOptions, np.ndarray]:
+        """Every contact action for every scored customer, and the control-group flags.
+
+        What the policy chooses from (:meth:`NextBestActionPolicy.options`), for the
+        audience curve: what each campaign size is expected to bring.
+        """
+        b, cutoff = self.bundle, pd.Timestamp(as_of).normalize()
         inputs = model_inputs(
             tables, cutoff, b.ltv, b.config.time.horizon_days, b.config.time.churn_window_days
         )
-        if inputs.empty:
-            return {c: np.empty(0, dtype=_EMPTY_TYPES.get(c, object)) for c in OUTPUT_COLUMNS}
-        matrix = b.churn.feature_matrix(inputs)
-        churn_probability = b.churn.predict_proba(matrix)
-        reasons = b.churn.reason_codes(matrix, n_reasons=b.config.churn.n_reasons)
+        _, scores, uplift = self._policy_inputs(inputs, b.churn.predict_proba(inputs))
+        options = self.policy.options(scores, uplift, tables.campaigns, cutoff)
+        cfg = b.config.policy
+        return options, assign_control(options.customer_ids, cfg.campaign_salt, cfg.control_share)
+
+    def _policy_inputs(
+        self, inputs: pd.DataFrame, churn_probability: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
+        """Model-input columns read once, the policy's ``scores`` and the uplift table."""
+        b = self.bundle
         read = _columns_of(inputs, (*_POLICY_INPUTS, *_LTV_OUTPUTS))
         columns: dict[str, np.ndarray] = {
             "customer_id": inputs.index.to_numpy(dtype=object),
@@ -111,6 +128,19 @@ class Scorer:
         scores = pd.DataFrame(columns, copy=False)
         scores["segment"] = assign_segments(scores, b.config.segments).to_numpy()
         uplift = b.uplift.predict(inputs).reset_index(drop=True)
+        return read, scores, uplift
+
+    def _score(self, tables: InputTables, cutoff: pd.Timestamp) -> dict[str, np.ndarray]:
+        b = self.bundle
+        inputs = model_inputs(
+            tables, cutoff, b.ltv, b.config.time.horizon_days, b.config.time.churn_window_days
+        )
+        if inputs.empty:
+            return {c: np.empty(0, dtype=_EMPTY_TYPES.get(c, object)) for c in OUTPUT_COLUMNS}
+        matrix = b.churn.feature_matrix(inputs)
+        churn_probability = b.churn.predict_proba(matrix)
+        reasons = b.churn.reason_codes(matrix, n_reasons=b.config.churn.n_reasons)
+        read, scores, uplift = self._policy_inputs(inputs, churn_probability)
         decisions = self.policy.decide_columns(
             scores, uplift, contact_history=tables.campaigns, as_of=cutoff
         )
@@ -165,19 +195,12 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-#: LTV outputs copied from the model inputs (p_alive .. expected_days_to_next_purchase).
+#: LTV outputs copied from the model inputs (p_alive .. value_if_retained).
 _LTV_OUTPUTS = OUTPUT_COLUMNS[
     OUTPUT_COLUMNS.index("p_alive") : OUTPUT_COLUMNS.index("churn_probability")
 ]
 #: Model inputs that segments and the policy read (besides the scores).
-_POLICY_INPUTS: tuple[str, ...] = (
-    "clv",
-    "expected_order_value",
-    "recency_days",
-    "tenure_days",
-    "n_orders",
-    *CONSENT_COLUMNS,
-)
+_POLICY_INPUTS = POLICY_INPUT_COLUMNS
 _DECISION_TYPES: dict[str, type] = {"control_group": bool, "expected_incremental_value": float}
 #: Column types of an empty result (what a frame of no rows would hold).
 _EMPTY_TYPES: dict[str, type] = {

@@ -265,6 +265,9 @@ class ScoreResult(BaseModel):
     expected_order_value: float | None
     clv: float | None = Field(description="Discounted customer lifetime value over the horizon.")
     expected_days_to_next_purchase: float | None
+    value_if_retained: float | None = Field(
+        description="CLV over the horizon if the customer is alive (clv / p_alive)."
+    )
     churn_probability: float | None
     churn_reasons: list[ChurnReason]
     segment: str
@@ -386,6 +389,7 @@ class PublishedScore(BaseModel):
     expected_order_value: float | None = None
     clv: float | None = None
     expected_days_to_next_purchase: float | None = None
+    value_if_retained: float | None = None
     churn_probability: float | None = None
     churn_reasons: list[ChurnReason] | None = None
     segment: str | None = None
