@@ -181,7 +181,8 @@ def test_closing_the_loop_policy_campaign_lift_and_retraining() -> None:
         {
             "customer_id": features.index.to_numpy(),
             "churn_probability": 0.7,
-            "clv": rng.lognormal(4.5, 0.5, n),
+            "p_alive": 0.3,
+            "value_if_retained": rng.lognormal(4.5, 0.5, n) / 0.3,
             "expected_order_value": 40.0,
             "segment": "lapsed",
             "value_tier": "silver",
