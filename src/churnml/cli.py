@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.errors import ChurnmlError, DataValidationError
-from churnml.system import Terminated, raise_on_sigterm
+from churnml.system import Terminated, interruption, raise_on_sigterm
 
 if TYPE_CHECKING:
     from churnml.config import Config
@@ -52,18 +52,22 @@ def _friendly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except DataValidationError as e:
-            err.print(f"[bold red]Invalid input[/]: {e}", highlight=False)
-            raise typer.Exit(2) from None
-        except ChurnmlError as e:
-            err.print(f"[bold red]Error[/]: {e}", highlight=False)
-            raise typer.Exit(1) from None
-        except Terminated:
-            err.print("[yellow]Terminated (SIGTERM); nothing was written.[/]")
-            raise typer.Exit(143) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]Interrupted; nothing was written.[/]")
-            raise typer.Exit(130) from None
+        except BaseException as e:
+            # An interrupt first, even one that a library turned into its own error.
+            stop = interruption(e)
+            if isinstance(stop, Terminated):
+                err.print("[yellow]Terminated (SIGTERM); nothing was written.[/]")
+                raise typer.Exit(143) from None
+            if stop is not None:
+                err.print("[yellow]Interrupted; nothing was written.[/]")
+                raise typer.Exit(130) from None
+            if isinstance(e, DataValidationError):
+                err.print(f"[bold red]Invalid input[/]: {e}", highlight=False)
+                raise typer.Exit(2) from None
+            if isinstance(e, ChurnmlError):
+                err.print(f"[bold red]Error[/]: {e}", highlight=False)
+                raise typer.Exit(1) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -641,14 +645,7 @@ def _not_interrupt_noise(record: logging.LogRecord) -> bool:
     """
     if record.msg == "KeyboardInterrupt while sending command.":
         return False
-    error = record.exc_info[1] if record.exc_info else None
-    seen = 0
-    while error is not None and seen < 20:
-        if isinstance(error, KeyboardInterrupt):
-            return False
-        error = error.__cause__ or error.__context__
-        seen += 1
-    return True
+    return interruption(record.exc_info[1] if record.exc_info else None) is None
 
 
 def main() -> None:

@@ -34,6 +34,30 @@ class Terminated(KeyboardInterrupt):
     """
 
 
+def interruption(error: BaseException | None) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind ``error``, if an interrupt is what caused it.
+
+    A library may catch the interrupt and fail in its clean-up: pyspark closes its py4j
+    connection and the next call there raises "Answer from Java side is empty". The
+    interrupt then survives only in the error's context chain; finding it lets the job
+    exit as interrupted (130/143) rather than as failed.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def reraise_interruption(error: BaseException) -> None:
+    """Raise the interrupt behind ``error`` if there is one (see :func:`interruption`)."""
+    stop = interruption(error)
+    if stop is not None:
+        raise stop from None
+
+
 def raise_on_sigterm() -> None:
     """Turn SIGTERM (what schedulers and ``timeout`` send) into :class:`Terminated`."""
 

@@ -60,6 +60,7 @@ from churnml.scoring.batch import (
 )
 from churnml.scoring.bundle import ModelBundle
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+from churnml.system import reraise_interruption
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -293,6 +294,7 @@ def _read(spark: SparkSession, name: str, path: str, fs: _FileSystem) -> tuple[D
             return spark.read.option("header", True).option("inferSchema", False).csv(path), True
         return spark.read.parquet(path), False
     except Exception as err:  # AnalysisException and friends: unreadable input
+        reraise_interruption(err)
         raise DataValidationError(
             [Problem(name, "*", f"cannot read {path}: {_first_line(err)}", 1)]
         ) from None
@@ -403,6 +405,7 @@ def score_spark(
                 try:
                     df, n_rows = _with_row_numbers(session, df)
                 except Exception as err:  # the first job that reads every row
+                    reraise_interruption(err)
                     message = f"cannot read {p}: {_first_line(err)}"
                     if "TIMESTAMP(NANOS" in message:
                         message += (
@@ -468,6 +471,7 @@ def score_spark(
                     for r in result.filter(F.col(_META).isNotNull()).select(_META).collect()
                 ]
             except Exception as err:
+                reraise_interruption(err)
                 raise ChurnmlError(f"the Spark scoring job failed: {_first_line(err)}") from err
             scored = unscored = 0
             for m in metas:
@@ -481,6 +485,7 @@ def score_spark(
             try:
                 result.filter(F.col(_META).isNull()).select(*OUTPUT_COLUMNS).write.parquet(tmp)
             except Exception as err:
+                reraise_interruption(err)
                 raise ChurnmlError(f"cannot write {out}: {_first_line(err)}") from err
             fs.delete(out)
             if not fs.rename(tmp, out):
