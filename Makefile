@@ -32,8 +32,10 @@ lock:  ## re-resolve requirements.lock from pyproject.toml's ranges (needs the p
 demo: $(STAMP)  ## the main job: simulate -> train -> register -> score, on the embedded MLflow store
 	$(BIN)/churnml demo
 
+# Two pytest workers (the machines have two cores), one test file per worker at a time
+# so that a file's module fixtures (a trained model, a server) are built once.
 test: $(STAMP) lint typecheck  ## lint, type-check and run the default test suite (slow tests excluded)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadfile --durations=15
 
 test-all: $(STAMP)  ## every test, the slow ones included
 	$(BIN)/python -m pytest -q

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -123,9 +124,11 @@ def test_evaluate_backtests_the_champion(
     assert "Backtest of models:/churnml@champion (version 1) at 2024-10-01" in out
 
 
-def test_score_with_two_workers_writes_and_publishes_every_customer(
+@pytest.fixture(scope="module")
+def scored(
     trained: str, data: dict[str, Path], env: dict[str, str], workdir: Path
-) -> None:
+) -> dict[str, Any]:
+    """``churnml score`` with two pandas workers, published to a SQLite table."""
     output = workdir / "scores.parquet"
     url = f"sqlite:///{workdir / 'published.db'}"
     _run(
@@ -146,6 +149,13 @@ def test_score_with_two_workers_writes_and_publishes_every_customer(
         env,
         workdir,
     )
+    return {"output": output, "url": url}
+
+
+def test_score_with_two_workers_writes_and_publishes_every_customer(
+    scored: dict[str, Any], data: dict[str, Path]
+) -> None:
+    output, url = scored["output"], scored["url"]
     scores = pd.read_parquet(output)
     tx = pd.read_csv(data["transactions"], parse_dates=["order_date"])
     buyers = tx.loc[tx["order_date"] < AS_OF, "customer_id"].nunique()
@@ -163,12 +173,11 @@ def test_score_with_two_workers_writes_and_publishes_every_customer(
 
 @pytest.mark.spark
 def test_score_with_spark_matches_pandas(
-    trained: str, data: dict[str, Path], env: dict[str, str], workdir: Path
+    scored: dict[str, Any], data: dict[str, Path], env: dict[str, str], workdir: Path
 ) -> None:
     pytest.importorskip("pyspark")
-    pandas_out, spark_out = workdir / "pandas.parquet", workdir / "spark.parquet"
+    pandas_out, spark_out = scored["output"], workdir / "spark.parquet"
     common = [CHURNML, "score", *_inputs(data), "--as-of", AS_OF]
-    _run([*common, "--output", str(pandas_out)], env, workdir)
     _run(
         [*common, "--output", str(spark_out), "--engine", "spark", "--spark-master", "local[2]"],
         env,
