@@ -82,9 +82,11 @@ class ChurnConfig(_Section):
     """LightGBM churn classifier settings."""
 
     n_estimators: int = Field(
-        150, gt=0, description="Maximum boosting rounds (early stopping picks fewer)."
+        300, gt=0, description="Maximum boosting rounds (early stopping picks fewer)."
     )
-    learning_rate: float = Field(0.2, gt=0)
+    learning_rate: float = Field(
+        0.1, gt=0, description="0.1 ranked better than 0.2 on held-out windows (docs/benchmarks.md)."
+    )
     num_leaves: int = Field(
         7,
         gt=1,

@@ -33,11 +33,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.metrics import roc_curve
+
+from churnml.evaluation.plots import new_figure, save_figures
+from churnml.evaluation.metrics import (
+    calibration_table,
+    expected_calibration_error,
+    gains_curve,
+    score_metrics,
+    top_fraction_capture,
+)
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from churnml.models.churn import ChurnModel
 
 __all__ = [
@@ -84,82 +93,11 @@ _HEADERS: dict[str, str] = {
     "top_decile_lift": "top-decile lift",
     "top_decile_capture": "top-decile capture",
 }
-_DPI = 110
-_EPS = 1e-6
 
 
 # --------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------
-
-
-def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
-    """Mean |predicted - observed| over equal-width probability bins, weighted by bin size."""
-    y = np.asarray(y_true, dtype=float)
-    p = np.asarray(proba, dtype=float)
-    if len(y) == 0:
-        return float("nan")
-    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    gap = np.abs(np.bincount(bins, weights=p - y, minlength=n_bins))
-    return float(gap.sum() / len(y))
-
-
-def top_fraction_capture(y_true: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
-    """Share of all positives among the ``fraction`` highest scores (ties shared in proportion)."""
-    y = np.asarray(y_true, dtype=float)
-    s = np.asarray(score, dtype=float)
-    total = y.sum()
-    if total == 0 or len(y) == 0:
-        return float("nan")
-    k = fraction * len(y)
-    order = np.argsort(-s, kind="stable")
-    threshold = s[order[min(int(np.ceil(k)) - 1, len(y) - 1)]]
-    above = s > threshold
-    tied = s == threshold
-    take = (k - above.sum()) / max(tied.sum(), 1)
-    return float((y[above].sum() + take * y[tied].sum()) / total)
-
-
-def score_metrics(y_true: np.ndarray, score: np.ndarray, is_probability: bool) -> dict[str, float]:
-    """All metrics of one score (Brier, log loss and ECE only for probabilities)."""
-    y = np.asarray(y_true, dtype=float)
-    s = np.asarray(score, dtype=float)
-    capture = top_fraction_capture(y, s, 0.1)
-    out = {
-        "roc_auc": float(roc_auc_score(y, s)),
-        "pr_auc": float(average_precision_score(y, s)),
-        "brier": float("nan"),
-        "log_loss": float("nan"),
-        "ece": float("nan"),
-        "top_decile_lift": capture / 0.1 if np.isfinite(capture) else float("nan"),
-        "top_decile_capture": capture,
-    }
-    if is_probability:
-        p = np.clip(s, _EPS, 1 - _EPS)
-        out["brier"] = float(np.mean((s - y) ** 2))
-        out["log_loss"] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-        out["ece"] = expected_calibration_error(y, s)
-    return out
-
-
-def calibration_table(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
-    """Mean predicted and observed churn per equal-frequency bin of ``proba``."""
-    frame = pd.DataFrame(
-        {"p": np.asarray(proba, dtype=float), "y": np.asarray(y_true, dtype=float)}
-    )
-    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(n_bins, len(frame)), labels=False)
-    return frame.groupby("bin").agg(
-        predicted=("p", "mean"), observed=("y", "mean"), rows=("y", "size")
-    )
-
-
-def gains_curve(y_true: np.ndarray, score: np.ndarray, points: int = 101) -> pd.DataFrame:
-    """Share of churners captured when contacting the top share of customers by score."""
-    y = np.asarray(y_true, dtype=float)
-    s = np.asarray(score, dtype=float)
-    share = np.linspace(0.0, 1.0, points)
-    captured = [0.0] + [top_fraction_capture(y, s, f) for f in share[1:]]
-    return pd.DataFrame({"share_contacted": share, "share_captured": captured})
 
 
 def _baseline_score(inputs: pd.DataFrame, name: str) -> np.ndarray | None:
@@ -234,17 +172,10 @@ class ChurnReport:
 
     def save_plots(self, directory: str | Path) -> list[Path]:
         """Write every plot as PNG into ``directory`` (created if needed)."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, fig in self.figures().items():
-            path = out / f"{name}.png"
-            fig.savefig(path, dpi=_DPI, format="png")
-            paths.append(path)
-        return paths
+        return save_figures(self.figures(), directory)
 
     def _plot_calibration(self) -> Figure:
-        fig, ax = _figure()
+        fig, ax = new_figure()
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
         for name in self.probabilities:
             cal = calibration_table(self.y_true, self.scores[name])
@@ -266,7 +197,7 @@ class ChurnReport:
         return fig
 
     def _plot_gains(self) -> Figure:
-        fig, ax = _figure()
+        fig, ax = new_figure()
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="random")
         for name, score in self.scores.items():
             g = gains_curve(self.y_true, score)
@@ -283,7 +214,7 @@ class ChurnReport:
         return fig
 
     def _plot_roc(self) -> Figure:
-        fig, ax = _figure()
+        fig, ax = new_figure()
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
         for name, score in self.scores.items():
             fpr, tpr, _ = roc_curve(self.y_true, score)
@@ -302,17 +233,11 @@ class ChurnReport:
     def _plot_importance(self) -> Figure:
         assert self.feature_importance is not None
         top = self.feature_importance.head(20)[::-1]
-        fig, ax = _figure(height=max(3.0, 0.28 * len(top) + 1.0))
+        fig, ax = new_figure(height=max(3.0, 0.28 * len(top) + 1.0))
         total = float(self.feature_importance.sum()) or 1.0
         ax.barh(top.index, top.to_numpy() / total)
         ax.set(xlabel="share of total gain", title="Feature importance (LightGBM gain)")
         return fig
-
-
-def _figure(width: float = 7.0, height: float = 4.8) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
 
 
 def _key(name: str, metric: str) -> str:

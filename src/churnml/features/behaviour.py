@@ -19,11 +19,16 @@ purchases   n_orders, frequency, tenure_days, recency_days, mean_gap_days,
             windows, the trend of the last 90 days against the 90 before;
 value       total_spend, avg_order_value, monetary_value (repeat purchases),
             max_order_value;
-returns     n_returns, return_rate, return_amount, days_since_return;
+returns     n_returns, return_rate, return_amount, days_since_return,
+            returns_since_order (refunds on or after the last purchase day);
 channels    share_online / share_store / share_app / share_other, n_channels;
 customer    consent flags, days_since_signup;
 events      per event type: count in the last 90 days and days since the last
             one; engagement in the last 30 days against the 60 before;
+            engagement per 30 days since the last order and in the 90 days
+            before it, and their ratio (customers who leave stop opening,
+            visiting and using the app after their last order); support
+            tickets on or after the last order;
 campaigns   contacts in the last 180 days, days since the last contact,
             past conversions.
 
@@ -53,6 +58,8 @@ from churnml.features.history import PurchaseHistory, purchase_history
 ENGAGEMENT_TYPES: tuple[str, ...] = ("email_open", "email_click", "site_visit", "app_session")
 CHANNELS: tuple[str, ...] = ("online", "store", "app")
 ORDER_WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
+#: Days before the last order over which its engagement rate is measured.
+BEFORE_ORDER_DAYS = 365
 
 #: Names and order of the behavioural feature columns.
 FEATURE_COLUMNS: tuple[str, ...] = (
@@ -80,6 +87,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "return_rate",
     "return_amount",
     "days_since_return",
+    "returns_since_order",
     # channels
     *(f"share_{ch}" for ch in CHANNELS),
     "share_other",
@@ -93,6 +101,11 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "engagement_prev_60d",
     "engagement_trend",
     "days_since_engagement",
+    "engagement_rate_since_order",
+    "engagement_rate_before_order",
+    "engagement_since_vs_before",
+    "engagement_fade_before_order",
+    "tickets_since_order",
     # campaigns
     "contacts_180d",
     "days_since_contact",
@@ -210,6 +223,8 @@ def _return_features(h: PurchaseHistory, out: _FeatureMatrix) -> None:
         out["return_rate"] = n_returns / out["n_orders"]
     out["return_amount"] = -sum_by(code, h.refund_amount, n)
     out["days_since_return"] = min_by(code, h.refund_age, n)
+    # A returned last order is the one a customer may leave over (nothing bought since).
+    out["returns_since_order"] = count_by(code, n, h.refund_age <= out["recency_days"][code])
 
 
 def _channel_features(transactions: pd.DataFrame, h: PurchaseHistory, out: _FeatureMatrix) -> None:
@@ -265,13 +280,27 @@ def _event_features(events: pd.DataFrame | None, h: PurchaseHistory, out: _Featu
     recent = np.zeros(n * n_slots)  # events in the last 90 days per (customer, type)
     youngest = np.full(n * n_slots, np.inf)  # days since the last one; inf: never
     e30 = np.zeros(n)
+    last_order_age = out["recency_days"]
+    ticket_slot = EVENT_TYPES.index("support_ticket")
+    tickets = np.zeros(n)  # support tickets on or after the last purchase day
+    since_order = np.zeros(n)  # engagement events after the last purchase day
+    before_order = np.zeros(n)  # ... in the year up to and including it
+    fade_window = np.zeros(n)  # ... in the 90 days up to and including it
     for chunk in _table_chunks(events):
         code, age, row = _rows_before(chunk, "event_date", h)
         slot = _slots(chunk["event_type"].to_numpy()[row], EVENT_TYPES)
         cell = code * n_slots + slot
         recent += np.bincount(cell[age <= 90], minlength=n * n_slots)
         np.minimum.at(youngest, cell, age.astype(float))
-        e30 += np.bincount(code[is_engaged[slot] & (age <= 30)], minlength=n)
+        engaged = is_engaged[slot]
+        e30 += np.bincount(code[engaged & (age <= 30)], minlength=n)
+        after = age - last_order_age[code]  # < 0: after the last order
+        since_order += np.bincount(code[engaged & (after < 0)], minlength=n)
+        before_order += np.bincount(
+            code[engaged & (after >= 0) & (after < BEFORE_ORDER_DAYS)], minlength=n
+        )
+        fade_window += np.bincount(code[engaged & (after >= 0) & (after < 90)], minlength=n)
+        tickets += np.bincount(code[(slot == ticket_slot) & (after <= 0)], minlength=n)
     youngest[np.isinf(youngest)] = np.nan
     counts, last = recent.reshape(n, n_slots), youngest.reshape(n, n_slots)
     for j, t in enumerate(EVENT_TYPES):
@@ -281,8 +310,24 @@ def _event_features(events: pd.DataFrame | None, h: PurchaseHistory, out: _Featu
     out["engagement_30d"] = e30
     out["engagement_prev_60d"] = e_prev
     out["engagement_trend"] = e30 - e_prev / 2.0
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         out["days_since_engagement"] = np.fmin.reduce(last[:, engaged_slots], axis=1)
+        # Per 30 days; no day after an order made yesterday, hence NaN there.
+        days_after = (last_order_age - 1).astype(float)
+        rate_since = np.where(days_after > 0, 30.0 * since_order / days_after, np.nan)
+        span = np.minimum(BEFORE_ORDER_DAYS, out["tenure_days"] - last_order_age + 1.0)
+        rate_before = 30.0 * before_order / span
+        out["engagement_rate_since_order"] = rate_since
+        out["engagement_rate_before_order"] = rate_before
+        out["engagement_since_vs_before"] = np.where(
+            rate_before > 0, rate_since / rate_before, np.nan
+        )
+        # Fading before the last order: its last 90 days against its year (1 = steady).
+        rate_fade = 30.0 * fade_window / np.minimum(90.0, span)
+        out["engagement_fade_before_order"] = np.where(
+            rate_before > 0, rate_fade / rate_before, np.nan
+        )
+    out["tickets_since_order"] = tickets
 
 
 def _campaign_features(

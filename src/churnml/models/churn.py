@@ -54,6 +54,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from churnml.config import ChurnConfig
+from churnml.evaluation.metrics import expected_calibration_error
 from churnml.frames import number_matrix
 from churnml.models.reasons import ReasonCodes, top_reasons
 
@@ -140,8 +141,8 @@ class ChurnModel(BaseEstimator):
 
     def __init__(
         self,
-        n_estimators: int = 150,
-        learning_rate: float = 0.2,
+        n_estimators: int = 300,
+        learning_rate: float = 0.1,
         num_leaves: int = 7,
         min_child_samples: int = 50,
         subsample: float = 0.8,
@@ -250,9 +251,6 @@ class ChurnModel(BaseEstimator):
         # Round-trip through the native text format: the fitted booster is exactly the
         # one to_dict() stores, trimmed to the best iteration.
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-        # (imported here: the report module pulls in matplotlib, which scoring never needs)
-        from churnml.evaluation.churn_report import expected_calibration_error
-
         held_out_score = self.raw_score(data[valid])
         self.calibrator_ = _fit_calibrator(self.calibration, held_out_score, target[valid])
         proba = _apply_calibrator(self.calibrator_, held_out_score)
