@@ -17,7 +17,9 @@ from churnml.config import Config
 from churnml.data import validate_tables
 from churnml.datasets import simulate
 from churnml.evaluation.churn_report import evaluate_churn
-from churnml.pipeline import evaluation_rows, train
+from churnml.models.churn import ChurnModel
+from churnml.models.procedure import backtest_proba, fit_churn
+from churnml.pipeline import train
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
 from churnml.tracking.pyfunc import load_bundle
 
@@ -83,19 +85,29 @@ def test_versions_and_aliases_follow_the_promotion_rule(runs, store) -> None:  #
     client = MlflowClient(store, registry_uri=store)
     assert (first.version, second.version, weak.version) == ("1", "2", "3")
     assert first.decision.promote and first.decision.reason == "no champion yet"
-    # The decision about version 2 compares both models on version 2's evaluation rows.
+    # The decision about version 2 compares both procedures on version 2's evaluation rows.
+    # Version 1 was refitted on labels up to AS_OF, which cover those rows' labels, so its
+    # shipped model would be judged on labels it trained on: its settings are backtested
+    # on version 2's backtest rows instead, like the challenger's.
     mlflow.set_tracking_uri(store)
-    rows = evaluation_rows(tables_b, _config(store), pd.Timestamp(AS_OF))
     v1 = load_bundle("models:/churnml/1")
-    v1_auc = evaluate_churn(
-        rows.labels.to_numpy(), v1.churn.predict_proba(rows.inputs), rows.inputs
-    )
+    assert pd.Timestamp(v1.as_of) > second.eval_cutoff
+    fit = fit_churn(tables_b, pd.Timestamp(AS_OF), _config(store))
+    assert fit.rows.cutoff == second.eval_cutoff
+
+    def v1_settings() -> ChurnModel:
+        return ChurnModel.from_config(v1.config.churn, random_state=v1.config.seed)
+
+    proba, _ = backtest_proba(v1_settings, fit.training, fit.check, fit.rows)
+    v1_auc = evaluate_churn(fit.rows.labels.to_numpy(), proba, fit.rows.inputs)
     assert second.decision.champion_value == pytest.approx(
         v1_auc.metrics["churn_roc_auc"], abs=1e-12
     )
     # The normal model beats the one-split champion: the better challenger is promoted.
     assert second.metrics["churn_roc_auc"] > v1_auc.metrics["churn_roc_auc"]
     assert second.decision.promote and "beats champion v1" in second.decision.reason
+    tags = client.get_run(second.run_id).data.tags
+    assert tags["champion_comparison"] == "champion's settings backtested on this run's rows"
     # A one-split model never beats the champion: it stays challenger and says why.
     assert not weak.decision.promote
     assert "does not beat" in weak.decision.reason

@@ -85,7 +85,9 @@ class ChurnConfig(_Section):
         300, gt=0, description="Maximum boosting rounds (early stopping picks fewer)."
     )
     learning_rate: float = Field(
-        0.1, gt=0, description="0.1 ranked better than 0.2 on held-out windows (docs/benchmarks.md)."
+        0.1,
+        gt=0,
+        description="0.1 ranked better than 0.2 on held-out windows (docs/benchmarks.md).",
     )
     num_leaves: int = Field(
         7,

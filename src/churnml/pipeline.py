@@ -3,17 +3,21 @@
 Time
 ----
 ``as_of`` is the scoring date the bundle is trained for (exclusive). The churn
-model learns from rolling cut-offs whose label windows end by the *evaluation
-cut-off* ``as_of - churn_window_days``, and is evaluated on the customers at
-that cut-off against what they really did in ``[eval_cutoff, as_of)`` — rows it
-never saw in training or calibration. The bundle ships exactly the model that
-was evaluated, so the logged metrics describe the registered model. The LTV
+procedure is first *backtested*: trained on rolling cut-offs whose label windows end
+by the evaluation cut-off ``as_of - churn_window_days`` and judged on the customers
+at that cut-off against what they really did in ``[eval_cutoff, as_of)``. The model
+that ships is then fitted with the same settings on the newest cut-offs, whose
+windows end by ``as_of`` (:mod:`churnml.models.procedure`); the logged churn metrics
+describe the procedure one window earlier. With a short history the evaluation is
+cross-fitted by customer instead, and with too short a history training stops with
+a message that says what would work (:mod:`churnml.models.sufficiency`). The LTV
 model used for scoring is refitted on all history before ``as_of`` (it is
 unsupervised; nothing is lost by using the latest purchases).
 
-A run records the configuration, a data fingerprint, every metric (baselines
-included), plots, a Markdown report and the bundle, then registers it and
-applies the champion/challenger rule on the same evaluation rows.
+A run records the configuration, a data fingerprint, which cut-offs and rows each
+churn model saw, every metric (baselines included), the prediction-quality report,
+plots, a Markdown report and the bundle, then registers it and applies the
+champion/challenger rule on the same evaluation rows (see :func:`_champion_metric`).
 """
 
 from __future__ import annotations
@@ -43,12 +47,15 @@ from churnml.datasets import load_cdnow, simulate
 from churnml.errors import ChurnmlError, ConfigError
 from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
 from churnml.evaluation.ltv_diagnostics import write_ltv_diagnostics
+from churnml.evaluation.naive import naive_lightgbm_proba
 from churnml.evaluation.policy import write_campaign_views
-from churnml.features import churn_labels, rfm_summary
+from churnml.features import rfm_summary
 from churnml.models.churn import ChurnModel
 from churnml.models.inputs import model_inputs
 from churnml.models.ltv import LTVModel
-from churnml.models.training_data import build_training_set
+from churnml.models.procedure import ChurnFit, EvaluationRows, backtest_proba, fit_churn
+from churnml.models.sufficiency import check_history
+from churnml.models.training_data import cutoff_rows
 from churnml.scoring.bundle import ModelBundle
 from churnml.segments import ValueTiers
 from churnml.tracking import (
@@ -70,15 +77,6 @@ STEPS = ("validate", "features", "ltv", "churn", "uplift", "evaluate", "log", "r
 
 
 @dataclass
-class EvaluationRows:
-    """The rows every model of a run (and the champion) is judged on."""
-
-    cutoff: pd.Timestamp
-    inputs: pd.DataFrame
-    labels: pd.Series
-
-
-@dataclass
 class TrainResult:
     """What a training run produced and decided."""
 
@@ -94,6 +92,9 @@ class TrainResult:
     as_of: pd.Timestamp
     eval_cutoff: pd.Timestamp
     report_markdown: str
+    churn_report: ChurnReport | None = None
+    training_rows: pd.DataFrame | None = None
+    warnings: list[str] | None = None
 
     @property
     def run_url_hint(self) -> str:
@@ -130,16 +131,12 @@ def evaluation_rows(tables: InputTables, config: Config, as_of: pd.Timestamp) ->
     """Inputs and observed labels at ``as_of - churn_window_days``, LTV fitted before it."""
     window = config.time.churn_window_days
     cutoff = as_of - pd.Timedelta(days=window)
-    ltv = LTVModel.from_config(config.ltv).fit(
-        rfm_summary(tables.transactions, cutoff, config.ltv.time_unit)
-    )
-    inputs = model_inputs(tables, cutoff, ltv, config.time.horizon_days, window)
-    if inputs.empty:
+    part = cutoff_rows(tables, cutoff, config.ltv, config.time.horizon_days, window)
+    if part.inputs.empty:
         raise ChurnmlError(
             f"no customer has a purchase before the evaluation cut-off {cutoff.date()}"
         )
-    labels = churn_labels(tables.transactions, cutoff, window).reindex(inputs.index)
-    return EvaluationRows(cutoff=cutoff, inputs=inputs, labels=labels)
+    return EvaluationRows(cutoff=part.cutoff, inputs=part.inputs, labels=part.labels)
 
 
 def observed_campaigns(tables: InputTables, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -216,23 +213,42 @@ def uplift_holdout(customer_ids: pd.Series, config: Config) -> np.ndarray:
     return assign_control(customer_ids.astype(str).to_numpy(), salt, UPLIFT_HOLDOUT_SHARE)
 
 
-def _champion_metric(config: Config, rows: EvaluationRows) -> tuple[float | None, str | None]:
-    """The champion's promotion metric on this run's evaluation rows (None without champion).
+def _champion_metric(config: Config, fit: ChurnFit) -> tuple[float | None, str | None, str]:
+    """The champion's promotion metric on this run's evaluation rows, and how it was measured.
 
-    The champion's churn model scores exactly the inputs the challenger was judged
-    on (features and LTV outputs as of the evaluation cut-off, LTV fitted before
-    it), so the comparison is like for like and leaks nothing from after the cut-off.
+    The challenger's metric is a backtest: a model that never saw the evaluation
+    labels. The champion must be judged the same way, on the same rows:
+
+    - a champion trained for an ``as_of`` on or before the evaluation cut-off never saw
+      those labels, so its shipped churn model scores the evaluation rows as is;
+    - a newer champion (the usual case: it was refitted on labels up to its own
+      ``as_of``, which may cover the evaluation window) would be judged on labels it
+      trained on, so its *procedure* is backtested instead: its churn settings fitted
+      on this run's backtest rows (cross-fitted when this run's evaluation is).
+
+    Returns ``(value, version, how)``; ``(None, None, "")`` without a champion.
     """
     from mlflow.tracking import MlflowClient
 
     name = config.tracking.model_name
     champion = get_alias_version(MlflowClient(), name, CHAMPION)
     if champion is None:
-        return None, None
+        return None, None, ""
     bundle = load_bundle(f"models:/{name}@{CHAMPION}")
-    proba = bundle.churn.predict_proba(rows.inputs)
+    rows = fit.rows
+    if pd.Timestamp(bundle.as_of) <= rows.cutoff:
+        proba = bundle.churn.predict_proba(rows.inputs)
+        how = "champion's shipped model (trained before the evaluation cut-off)"
+    else:
+        cfg = bundle.config
+
+        def make_model() -> ChurnModel:
+            return ChurnModel.from_config(cfg.churn, random_state=cfg.seed)
+
+        proba, _ = backtest_proba(make_model, fit.training, fit.check, rows)
+        how = "champion's settings backtested on this run's rows"
     report = evaluate_churn(rows.labels.to_numpy(), proba, rows.inputs)
-    return report.metrics.get(config.tracking.promotion_metric), str(champion.version)
+    return report.metrics.get(config.tracking.promotion_metric), str(champion.version), how
 
 
 @contextmanager
@@ -278,18 +294,17 @@ def train(
             tables = load_inputs(config)
         as_of = resolve_as_of(config, tables)
 
-        step("features")
-        rows = evaluation_rows(tables, config, as_of)
-        training = build_training_set(tables, rows.cutoff, config.time, config.ltv)
+        check_history(tables, as_of, config.time)  # refuse early, before any fit
 
+        step("features")
         step("ltv")
         ltv = LTVModel.from_config(config.ltv).fit(
             rfm_summary(tables.transactions, as_of, config.ltv.time_unit)
         )
 
         step("churn")
-        churn = ChurnModel.from_config(config.churn, random_state=config.seed)
-        churn.fit(training.X, training.y, training.cutoff)
+        fit = fit_churn(tables, as_of, config)
+        churn, rows = fit.shipped, fit.rows
 
         step("uplift")
         uplift, uplift_info = fit_uplift(tables, config, as_of)
@@ -297,11 +312,33 @@ def train(
         step("evaluate")
         with tempfile.TemporaryDirectory() as tmp:
             plots = Path(tmp)
-            proba = churn.predict_proba(rows.inputs)
+            naive = naive_lightgbm_proba(
+                tables,
+                rows.inputs,
+                rows.labels,
+                rows.cutoff,
+                config.time.churn_window_days,
+                seed=config.seed,
+            )
+            title = (
+                f"backtest at {rows.cutoff.date()}"
+                if fit.check.mode == "backtest"
+                else f"cross-fitted at {rows.cutoff.date()}"
+            )
             report: ChurnReport = evaluate_churn(
-                rows.labels.to_numpy(), proba, rows.inputs, model=churn
+                rows.labels.to_numpy(),
+                fit.backtest_proba,
+                rows.inputs,
+                model=fit.backtest_model or churn,
+                naive_proba=naive,
+                title=title,
             )
             churn_plots = report.save_plots(plots / "churn")
+            seen = fit.rows_seen()
+            seen.to_csv(plots / "training_rows.csv")
+            assert report.quality is not None
+            report.quality.deciles.to_csv(plots / "quality_deciles.csv")
+            report.quality.lift.to_csv(plots / "quality_lift.csv")
             ltv_eval = LTVModel.from_config(config.ltv)
             ltv_eval.fit(rfm_summary(tables.transactions, rows.cutoff, config.ltv.time_unit))
             ltv_diag = write_ltv_diagnostics(
@@ -318,11 +355,7 @@ def train(
                     if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
                 }
             )
-            metrics["train_rows"] = float(len(training.X))
-            metrics["train_cutoffs"] = float(len(training.cutoffs))
-            metrics["eval_rows"] = float(len(rows.labels))
-            metrics["eval_churn_rate"] = float(rows.labels.mean())
-
+            metrics.update(_rows_metrics(fit))
             scoring_rfm = rfm_summary(tables.transactions, as_of, config.ltv.time_unit)
             clv = ltv.predict(scoring_rfm, config.time.horizon_days, config.time.churn_window_days)[
                 "clv"
@@ -339,9 +372,7 @@ def train(
                 model_name=config.tracking.model_name,
             )
             metrics.update(write_campaign_views(bundle, tables, config, as_of, plots / "policy"))
-            report_md = _report_markdown(
-                config, as_of, rows, training.summary(), report, ltv_diag, uplift_info
-            )
+            report_md = _report_markdown(config, as_of, fit, seen, report, ltv_diag, uplift_info)
             (plots / "report.md").write_text(report_md)
 
             step("log")
@@ -353,10 +384,13 @@ def train(
                 mlflow.log_params(
                     {**data_fingerprint(tables), **{k: str(v) for k, v in uplift_info.items()}}
                 )
+                mlflow.log_params({k: str(v)[:500] for k, v in fit.summary().items()})
                 mlflow.set_tags(
                     {
                         "as_of": as_of.date().isoformat(),
                         "eval_cutoff": rows.cutoff.date().isoformat(),
+                        "churn.evaluation_mode": fit.check.mode,
+                        "quality_grade": report.quality.grade,
                         "churnml.step": "train",
                     }
                 )
@@ -377,7 +411,7 @@ def train(
                 decision: PromotionDecision | None = None
                 if config.tracking.register_model:
                     name = config.tracking.model_name
-                    champion_value, champion_version = _champion_metric(config, rows)
+                    champion_value, champion_version, how = _champion_metric(config, fit)
                     mv = register_version(client, name, info.model_uri)
                     version = str(mv.version)
                     metric = config.tracking.promotion_metric
@@ -404,6 +438,7 @@ def train(
                     )
                     if champion_value is not None:
                         mlflow.log_metric("champion_" + metric, champion_value)
+                        mlflow.set_tag("champion_comparison", how)
                     bundle.model_version = version
     return TrainResult(
         run_id=run.info.run_id,
@@ -418,29 +453,63 @@ def train(
         as_of=as_of,
         eval_cutoff=rows.cutoff,
         report_markdown=report_md,
+        churn_report=report,
+        training_rows=seen,
+        warnings=list(fit.check.warnings),
     )
+
+
+def _rows_metrics(fit: ChurnFit) -> dict[str, float]:
+    """Row and cut-off counts of each churn model, and the shipped model's own held-out check."""
+    seen = fit.rows_seen()
+    back, ship = seen[seen["backtest_model"]], seen[seen["shipped_model"]]
+    out = {
+        "train_rows": float(ship["rows"].sum()),
+        "train_cutoffs": float(len(ship)),
+        "backtest_train_rows": float(back["rows"].sum()),
+        "backtest_train_cutoffs": float(len(back)),
+        "eval_rows": float(len(fit.rows.labels)),
+        "eval_churn_rate": float(fit.rows.labels.mean()),
+    }
+    for key in ("roc_auc", "ece", "brier"):
+        value = fit.shipped.validation_.get(key)
+        if value is not None and np.isfinite(value):
+            out[f"shipped_validation_{key}"] = float(value)
+    return out
 
 
 def _report_markdown(
     config: Config,
     as_of: pd.Timestamp,
-    rows: EvaluationRows,
-    cutoffs: pd.DataFrame,
+    fit: ChurnFit,
+    seen: pd.DataFrame,
     report: ChurnReport,
     ltv_diag: dict[str, Any],
     uplift_info: dict[str, Any],
 ) -> str:
+    rows = fit.rows
     ltv_metrics = pd.Series(ltv_diag["metrics"], name="value").to_frame()
-    return "\n\n".join(
-        [
-            f"# churnml training report — as of {as_of.date()}",
-            f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Evaluation cut-off {rows.cutoff.date()}: "
-            f"{len(rows.labels):,} customers, churn rate {rows.labels.mean():.1%} "
-            f"(no purchase in the {config.time.churn_window_days} days after the cut-off).",
-            "## Training cut-offs\n\n" + cutoffs.to_markdown(floatfmt=".3f"),
-            "## Churn model against baselines (same rows)\n\n" + report.to_markdown(),
-            "## LTV holdout (model fitted before the evaluation cut-off)\n\n"
-            + ltv_metrics.to_markdown(floatfmt=".4f"),
-            "## Uplift\n\n" + "\n".join(f"- {k}: {v}" for k, v in uplift_info.items()),
-        ]
+    how = (
+        "Backtest of the procedure: a model trained on the windows that end by the "
+        "evaluation cut-off, judged on what happened after it. The shipped model was then "
+        "fitted with the same settings on the newest windows (ending by as_of)."
+        if fit.check.mode == "backtest"
+        else "Short history: no window ends before the evaluation cut-off, so the evaluation "
+        "is cross-fitted by customer (each customer scored by a model that never saw them)."
     )
+    assert report.quality is not None
+    parts = [
+        f"# churnml training report — as of {as_of.date()}",
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Evaluation cut-off {rows.cutoff.date()}: "
+        f"{len(rows.labels):,} customers, churn rate {rows.labels.mean():.1%} "
+        f"(no purchase in the {config.time.churn_window_days} days after the cut-off). {how}",
+        "## Training cut-offs (which rows each model saw)\n\n" + seen.to_markdown(floatfmt=".3f"),
+        "## Churn model against baselines (same rows)\n\n" + report.to_markdown(),
+        report.quality.to_markdown(),
+        "## LTV holdout (model fitted before the evaluation cut-off)\n\n"
+        + ltv_metrics.to_markdown(floatfmt=".4f"),
+        "## Uplift\n\n" + "\n".join(f"- {k}: {v}" for k, v in uplift_info.items()),
+    ]
+    if fit.check.warnings:
+        parts.insert(2, "## Warnings\n\n" + "\n".join(f"- {w}" for w in fit.check.warnings))
+    return "\n\n".join(parts)

@@ -12,7 +12,11 @@ same customers and labels:
     minus the BG/NBD expected purchases over the horizon;
 ``bgnbd_not_alive``
     1 - BG/NBD P(alive) (a probability; unusable on data where most customers
-    bought once, since P(alive) = 1 for them).
+    bought once, since P(alive) = 1 for them);
+``naive_lightgbm``
+    when given: LightGBM on RFM and event counts trained at the single most recent
+    labelled cut-off (:mod:`churnml.evaluation.naive`), the model a user could write
+    in twenty lines; the shipped model should beat it to earn its complexity.
 
 Metrics: ROC-AUC, PR-AUC (average precision), Brier score, log loss, expected
 calibration error (ECE, 10 equal-width bins), and lift and capture rate in the top
@@ -22,20 +26,20 @@ probabilities): the rank-only baselines have no such entries in ``metrics`` and 
 in the table.
 
 Plots (PNG through matplotlib's Agg canvas; pyplot's global state is not touched):
-calibration curve, gains chart, ROC curves and the model's feature importance.
+calibration curve, gains chart, ROC curves, the model's feature importance and the
+prediction-quality plots of :mod:`churnml.evaluation.quality` (deciles, lift, histogram).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from churnml.evaluation.plots import new_figure, save_figures
 from churnml.evaluation.metrics import (
     calibration_table,
     expected_calibration_error,
@@ -43,6 +47,8 @@ from churnml.evaluation.metrics import (
     score_metrics,
     top_fraction_capture,
 )
+from churnml.evaluation.plots import new_figure, quality_figures, save_figures
+from churnml.evaluation.quality import QualityReport, prediction_quality
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -74,6 +80,7 @@ _LABELS: dict[str, str] = {
     "bgnbd_p_no_purchase": "BG/NBD P(no purchase in window)",
     "bgnbd_expected_purchases": "BG/NBD -expected purchases",
     "bgnbd_not_alive": "BG/NBD 1 - P(alive)",
+    "naive_lightgbm": "naive LightGBM (RFM + event counts)",
 }
 _METRIC_NAMES: tuple[str, ...] = (
     "roc_auc",
@@ -143,6 +150,7 @@ class ChurnReport:
     scores: dict[str, np.ndarray] = field(repr=False)
     probabilities: tuple[str, ...] = ("churn",)
     feature_importance: pd.Series | None = field(default=None, repr=False)
+    quality: QualityReport | None = field(default=None, repr=False)
 
     def to_markdown(self, floatfmt: str = ".4f") -> str:
         """The metrics table as Markdown ("-" where a metric does not apply)."""
@@ -168,6 +176,8 @@ class ChurnReport:
         }
         if self.feature_importance is not None and len(self.feature_importance):
             figs["feature_importance"] = self._plot_importance()
+        if self.quality is not None:
+            figs.update(quality_figures(self.quality))
         return figs
 
     def save_plots(self, directory: str | Path) -> list[Path]:
@@ -249,6 +259,8 @@ def evaluate_churn(
     churn_probability: np.ndarray | pd.Series,
     inputs: pd.DataFrame,
     model: ChurnModel | None = None,
+    naive_proba: np.ndarray | None = None,
+    title: str = "evaluation",
 ) -> ChurnReport:
     """Evaluate churn probabilities and the baselines on the same rows.
 
@@ -265,6 +277,10 @@ def evaluate_churn(
     model
         The fitted :class:`~churnml.models.churn.ChurnModel`, for the feature
         importance plot (optional).
+    naive_proba
+        Probabilities of the naive LightGBM baseline on the same rows (optional).
+    title
+        What the rows are, for the prediction-quality report (e.g. "backtest at ...").
 
     Returns
     -------
@@ -286,6 +302,9 @@ def evaluate_churn(
             scores[name] = score
             if is_probability:
                 probabilities.append(name)
+    if naive_proba is not None:
+        scores["naive_lightgbm"] = np.asarray(naive_proba, dtype=float)
+        probabilities.append("naive_lightgbm")
     rows = {name: score_metrics(y, s, name in probabilities) for name, s in scores.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")[list(_METRIC_NAMES)]
     metrics: dict[str, float] = {"n_rows": float(len(y)), "churn_rate": float(y.mean())}
@@ -295,6 +314,8 @@ def evaluate_churn(
     if baseline_aucs:
         metrics["best_baseline_roc_auc"] = max(baseline_aucs)
         metrics["churn_roc_auc_gain"] = rows["churn"]["roc_auc"] - max(baseline_aucs)
+    quality = prediction_quality(y, proba, title)
+    metrics.update(quality.metrics())
     return ChurnReport(
         metrics=metrics,
         table=table,
@@ -302,4 +323,5 @@ def evaluate_churn(
         scores=scores,
         probabilities=tuple(probabilities),
         feature_importance=model.feature_importance() if model is not None else None,
+        quality=quality,
     )

@@ -62,7 +62,9 @@ def decile_table(y_true: np.ndarray, score: np.ndarray, n_groups: int = 10) -> p
     group[order] = np.arange(len(y)) * n_groups // max(len(y), 1) + 1
     frame = pd.DataFrame({"decile": group, "score": s, "y": y})
     table = frame.groupby("decile").agg(
-        customers=("y", "size"), predicted_churn_rate=("score", "mean"), actual_churn_rate=("y", "mean")
+        customers=("y", "size"),
+        predicted_churn_rate=("score", "mean"),
+        actual_churn_rate=("y", "mean"),
     )
     base = y.mean() if len(y) else float("nan")
     table["lift"] = table["actual_churn_rate"] / base if base > 0 else np.nan
@@ -118,7 +120,12 @@ def score_histogram(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 20) -> 
     churners, _ = np.histogram(p[y == 1], bins=edges)
     stayers, _ = np.histogram(p[y == 0], bins=edges)
     return pd.DataFrame(
-        {"bin_start": edges[:-1], "bin_end": edges[1:], "churners": churners, "non_churners": stayers}
+        {
+            "bin_start": edges[:-1],
+            "bin_end": edges[1:],
+            "churners": churners,
+            "non_churners": stayers,
+        }
     )
 
 

@@ -162,7 +162,9 @@ def check_history(tables: InputTables, as_of: pd.Timestamp | str, cfg: TimeConfi
         last_date=last,
         customers=int(before["customer_id"].nunique()),
         repeat_customers=int(
-            (before.assign(day=dates.dt.normalize()).groupby("customer_id")["day"].nunique() > 1).sum()
+            (
+                before.assign(day=dates.dt.normalize()).groupby("customer_id")["day"].nunique() > 1
+            ).sum()
         ),
         newest_window_customers=len(newest),
         newest_window_churners=int(newest.sum()),
