@@ -403,9 +403,12 @@ def test_report_has_model_and_baselines_on_the_same_rows(sim_run, tmp_path):
     paths = report.save_plots(tmp_path / "plots")
     assert sorted(p.name for p in paths) == [
         "calibration.png",
+        "deciles.png",
         "feature_importance.png",
         "gains.png",
+        "lift.png",
         "roc.png",
+        "score_histogram.png",
     ]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

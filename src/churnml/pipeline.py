@@ -44,7 +44,7 @@ from churnml.config import Config
 from churnml.data.contract import InputTables, validate_tables
 from churnml.data.load import load_tables
 from churnml.datasets import load_cdnow, simulate
-from churnml.errors import ChurnmlError, ConfigError
+from churnml.errors import ConfigError
 from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
 from churnml.evaluation.ltv_diagnostics import write_ltv_diagnostics
 from churnml.evaluation.naive import naive_lightgbm_proba
@@ -53,9 +53,8 @@ from churnml.features import rfm_summary
 from churnml.models.churn import ChurnModel
 from churnml.models.inputs import model_inputs
 from churnml.models.ltv import LTVModel
-from churnml.models.procedure import ChurnFit, EvaluationRows, backtest_proba, fit_churn
+from churnml.models.procedure import ChurnFit, backtest_proba, fit_churn
 from churnml.models.sufficiency import check_history
-from churnml.models.training_data import cutoff_rows
 from churnml.scoring.bundle import ModelBundle
 from churnml.segments import ValueTiers
 from churnml.tracking import (
@@ -125,18 +124,6 @@ def resolve_as_of(config: Config, tables: InputTables) -> pd.Timestamp:
     if config.time.as_of is not None:
         return pd.Timestamp(config.time.as_of)
     return tables.transactions["order_date"].max().normalize() + pd.Timedelta(days=1)
-
-
-def evaluation_rows(tables: InputTables, config: Config, as_of: pd.Timestamp) -> EvaluationRows:
-    """Inputs and observed labels at ``as_of - churn_window_days``, LTV fitted before it."""
-    window = config.time.churn_window_days
-    cutoff = as_of - pd.Timedelta(days=window)
-    part = cutoff_rows(tables, cutoff, config.ltv, config.time.horizon_days, window)
-    if part.inputs.empty:
-        raise ChurnmlError(
-            f"no customer has a purchase before the evaluation cut-off {cutoff.date()}"
-        )
-    return EvaluationRows(cutoff=part.cutoff, inputs=part.inputs, labels=part.labels)
 
 
 def observed_campaigns(tables: InputTables, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -294,7 +281,7 @@ def train(
             tables = load_inputs(config)
         as_of = resolve_as_of(config, tables)
 
-        check_history(tables, as_of, config.time)  # refuse early, before any fit
+        check = check_history(tables, as_of, config.time)  # refuse early, before any fit
 
         step("features")
         step("ltv")
@@ -303,7 +290,7 @@ def train(
         )
 
         step("churn")
-        fit = fit_churn(tables, as_of, config)
+        fit = fit_churn(tables, as_of, config, check)
         churn, rows = fit.shipped, fit.rows
 
         step("uplift")

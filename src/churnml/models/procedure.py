@@ -135,13 +135,17 @@ def backtest_proba(
     return cross_fit(ids, rows.inputs.index.to_numpy(), fit_predict), None
 
 
-def fit_churn(tables: InputTables, as_of: pd.Timestamp, config: Config) -> ChurnFit:
+def fit_churn(
+    tables: InputTables, as_of: pd.Timestamp, config: Config, check: HistoryCheck | None = None
+) -> ChurnFit:
     """Check the history, build the rows once, backtest the procedure and fit the shipped model.
 
     Every cut-off's rows are built once (the backtest's cut-offs are a subset of the
-    schedule's, shifted back by one window) and each model selects its own.
+    schedule's, shifted back by one window) and each model selects its own. ``check``
+    is the result of :func:`check_history` when the caller already ran it.
     """
-    check = check_history(tables, as_of, config.time)
+    if check is None:
+        check = check_history(tables, as_of, config.time)
     cutoffs = sorted({*check.backtest_cutoffs, *check.shipped_cutoffs})
     training = build_training_set(tables, as_of, config.time, config.ltv, cutoffs=cutoffs)
     newest = training.cutoff.to_numpy() == check.eval_cutoff.to_datetime64()

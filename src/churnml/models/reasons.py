@@ -221,6 +221,44 @@ def _since_engagement(row: Row) -> str:
     return f"last e-mail, site or app interaction {_plural(days, 'day')} ago"
 
 
+def _returns_since_order(row: Row) -> str:
+    n = row.get("returns_since_order", 0.0)
+    return (
+        "no return since the last order"
+        if _missing(n) or n <= 0
+        else f"{_plural(n, 'return')} since the last order"
+    )
+
+
+def _tickets_since_order(row: Row) -> str:
+    n = row.get("tickets_since_order", 0.0)
+    return (
+        "no support ticket since the last order"
+        if _missing(n) or n <= 0
+        else f"{_plural(n, 'support ticket')} since the last order"
+    )
+
+
+def _engagement_since_order(row: Row) -> str:
+    since = row.get("engagement_rate_since_order", math.nan)
+    before = row.get("engagement_rate_before_order", math.nan)
+    if _missing(since):
+        return "ordered yesterday"
+    if _missing(before) or before <= 0:
+        return f"{since:.1f} e-mail/site/app interactions a month since the last order"
+    return (
+        f"e-mail/site/app interactions since the last order: {since:.1f} a month, "
+        f"against {before:.1f} before it"
+    )
+
+
+def _engagement_fade(row: Row) -> str:
+    fade = row.get("engagement_fade_before_order", math.nan)
+    if _missing(fade):
+        return "no e-mail/site/app interaction in the year before the last order"
+    return f"engagement in the 90 days before the last order at {fade:.0%} of that year's rate"
+
+
 def _contacts(row: Row) -> str:
     return f"contacted {_plural(row.get('contacts_180d', 0.0), 'time')} in the last 180 days"
 
@@ -294,6 +332,7 @@ def _own(text: Callable[[Row], str], column: str) -> Template:
 _RECENCY_READS = ("recency_days", "mean_gap_days")
 _TREND_READS = ("orders_90d", "orders_prev_90d")
 _ENGAGEMENT_READS = ("engagement_30d", "engagement_prev_60d")
+_SINCE_ORDER_READS = ("engagement_rate_since_order", "engagement_rate_before_order")
 
 DESCRIPTIONS: dict[str, Template] = {
     "n_orders": _own(_orders, "n_orders"),
@@ -323,6 +362,12 @@ DESCRIPTIONS: dict[str, Template] = {
     "engagement_prev_60d": Template(_engagement, _ENGAGEMENT_READS),
     "engagement_trend": Template(_engagement, _ENGAGEMENT_READS),
     "days_since_engagement": _own(_since_engagement, "days_since_engagement"),
+    "engagement_rate_since_order": Template(_engagement_since_order, _SINCE_ORDER_READS),
+    "engagement_rate_before_order": Template(_engagement_since_order, _SINCE_ORDER_READS),
+    "engagement_since_vs_before": Template(_engagement_since_order, _SINCE_ORDER_READS),
+    "engagement_fade_before_order": _own(_engagement_fade, "engagement_fade_before_order"),
+    "returns_since_order": _own(_returns_since_order, "returns_since_order"),
+    "tickets_since_order": _own(_tickets_since_order, "tickets_since_order"),
     "contacts_180d": _own(_contacts, "contacts_180d"),
     "days_since_contact": _own(_since_contact, "days_since_contact"),
     "past_conversions": _own(_conversions, "past_conversions"),
