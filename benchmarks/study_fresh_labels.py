@@ -57,9 +57,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--window", type=int, default=182)
     ap.add_argument("--months", type=int, default=18)
-    ap.add_argument(
-        "--scenarios", nargs="+", default=["default", "strong", "no_behaviour"]
-    )
+    ap.add_argument("--scenarios", nargs="+", default=["default", "strong", "no_behaviour"])
     args = ap.parse_args()
     as_of = pd.Timestamp("2025-01-01")
     start = (as_of - pd.DateOffset(months=args.months)).date()
@@ -83,9 +81,7 @@ def main() -> None:
             t0 = time.perf_counter()
             sim = simulate(args.customers, seed=seed, start=start, **scenarios[name])
             past = sim.history()
-            history = validate_tables(
-                past.transactions, sim.customers, past.events, past.campaigns
-            )
+            history = validate_tables(past.transactions, sim.customers, past.events, past.campaigns)
             full = validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
             config = Config.from_dict(
                 {"time": {"as_of": str(as_of.date()), "churn_window_days": args.window}}
@@ -93,9 +89,7 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fit = fit_churn(history, as_of, config)
-            truth = cutoff_rows(
-                full, as_of, config.ltv, config.time.horizon_days, args.window
-            )
+            truth = cutoff_rows(full, as_of, config.ltv, config.time.horizon_days, args.window)
             y = truth.labels.to_numpy()
             shipped = fit.shipped.predict_proba(truth.inputs)
             old = (

@@ -71,6 +71,15 @@ def test_each_training_is_a_run_with_params_fingerprint_metrics_and_artifacts(ru
         assert "evaluation/report.md" in artifacts
         pngs = {a.path for a in client.list_artifacts(result.run_id, "evaluation/churn")}
         assert {"evaluation/churn/calibration.png", "evaluation/churn/gains.png"} <= pngs
+        assert {"evaluation/churn/deciles.png", "evaluation/churn/lift.png"} <= pngs
+        assert {"evaluation/quality_deciles.csv", "evaluation/training_rows.csv"} <= artifacts
+        assert "baseline_naive_lightgbm_roc_auc" in run.data.metrics
+        assert run.data.tags["quality_grade"] in ("excellent", "good", "fair", "weak")
+        # Which rows each model saw: the shipped model's newest cut-off is the evaluation one.
+        assert params["churn.evaluation_mode"] == "backtest"
+        shipped = params["churn.shipped.cutoffs"].split(",")
+        assert shipped[-1] == params["churn.evaluation.cutoff"] == str(result.eval_cutoff.date())
+        assert max(params["churn.backtest.cutoffs"].split(",")) < shipped[-1]
         ltv_pngs = {a.path for a in client.list_artifacts(result.run_id, "evaluation/ltv")}
         assert "evaluation/ltv/p_alive_matrix.png" in ltv_pngs
     assert client.get_run(second.run_id).data.metrics["churn_roc_auc"] > 0.75

@@ -218,18 +218,26 @@ def _print_training(result: TrainResult) -> None:
         }
         for name, prefix in (
             ("churn model", "churn_"),
+            ("naive LightGBM", "baseline_naive_lightgbm_"),
             ("recency baseline", "baseline_recency_"),
             ("BG/NBD P(no purchase)", "baseline_bgnbd_p_no_purchase_"),
             ("BG/NBD expected purchases", "baseline_bgnbd_expected_purchases_"),
         )
+        if prefix + "roc_auc" in m
     ]
+    mode = "cross-fitted" if m.get("backtest_train_cutoffs", 0) == 0 else "backtest"
     out.print(
         _table(
             rows,
-            title=f"Churn evaluation at {result.eval_cutoff.date()} "
-            f"({int(m.get('eval_rows', 0)):,} customers, churn rate {m.get('eval_churn_rate', 0):.1%})",
+            title=f"Churn: {mode} at {result.eval_cutoff.date()} "
+            f"({int(m.get('eval_rows', 0)):,} customers, churn rate {m.get('eval_churn_rate', 0):.1%}); "
+            f"shipped model refitted on {int(m.get('train_rows', 0)):,} rows up to {result.as_of.date()}",
         )
     )
+    if result.churn_report is not None and result.churn_report.quality is not None:
+        out.print(result.churn_report.quality.summary().replace("**", ""))
+    for warning in result.warnings or []:
+        err.print(f"[yellow]Warning[/]: {warning}", highlight=False)
     out.print(f"MLflow run [bold]{result.run_id}[/] in {result.tracking_uri}")
     if result.version is not None and result.decision is not None:
         state = "[green]champion[/]" if result.decision.promote else "[yellow]challenger[/]"
@@ -281,14 +289,21 @@ def evaluate(
     out.print(
         _frame_table(result.churn.table, title="Churn: model and baselines on the same customers")
     )
+    quality = result.churn.quality
+    if quality is not None:
+        out.print(quality.summary().replace("**", ""))
+        out.print(_frame_table(quality.deciles, title="Actual vs predicted churn rate per decile"))
     out.print(
         f"CLV vs realised spend over {result.horizon_observed_days} days: normalised Gini "
         f"{result.metrics['clv_normalised_gini']:.3f}, Spearman {result.metrics['clv_spearman']:.3f}"
     )
     if report is not None:
-        report.write_text(
-            f"# Backtest of {uri} at {result.as_of.date()}\n\n{result.churn.to_markdown()}\n"
-        )
+        parts = [f"# Backtest of {uri} at {result.as_of.date()}", result.churn.to_markdown()]
+        if quality is not None:
+            parts.append(quality.to_markdown())
+        report.write_text("\n\n".join(parts) + "\n")
+        plots = result.churn.save_plots(report.with_suffix("").with_name(report.stem + "_plots"))
+        out.print(f"Report: {report}; {len(plots)} plots in {plots[0].parent}")
 
 
 @app.command()

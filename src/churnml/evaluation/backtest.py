@@ -3,7 +3,9 @@
 The bundle scores every customer as of ``as_of`` exactly as it would have that
 day (nothing on or after the cut-off is read); the realised outcomes in the
 churn window and the horizon after it are then the judge: churn metrics with
-the same baselines as training, and CLV ranking against realised spend.
+the same baselines as training (the naive LightGBM trained at ``as_of - window``
+on the labels that end at ``as_of`` included), the prediction-quality report
+(deciles, lift, histogram), and CLV ranking against realised spend.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from churnml.data.contract import InputTables
 from churnml.errors import ChurnmlError
 from churnml.evaluation.churn_report import ChurnReport, evaluate_churn
 from churnml.evaluation.ltv_diagnostics import holdout_actuals, normalised_gini
+from churnml.evaluation.naive import naive_lightgbm_proba
 from churnml.features import churn_labels
 from churnml.models.inputs import model_inputs
 from churnml.scoring.bundle import ModelBundle
@@ -51,7 +54,14 @@ def backtest(bundle: ModelBundle, tables: InputTables, as_of: pd.Timestamp | str
     inputs = model_inputs(tables, cutoff, bundle.ltv, bundle.config.time.horizon_days, window)
     labels = churn_labels(tables.transactions, cutoff, window).reindex(inputs.index)
     proba = scores.set_index("customer_id")["churn_probability"].reindex(inputs.index.astype(str))
-    report = evaluate_churn(labels.to_numpy(), proba.to_numpy(dtype=float), inputs)
+    naive = naive_lightgbm_proba(tables, inputs, labels, cutoff, window, seed=bundle.config.seed)
+    report = evaluate_churn(
+        labels.to_numpy(),
+        proba.to_numpy(dtype=float),
+        inputs,
+        naive_proba=naive,
+        title=f"version {bundle.model_version} at {cutoff.date()}",
+    )
     horizon = min(bundle.config.time.horizon_days, observed)
     actual = holdout_actuals(
         tables.transactions, inputs.index, cutoff, cutoff + pd.Timedelta(days=horizon)

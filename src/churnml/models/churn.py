@@ -578,7 +578,8 @@ def _split(
                 return ~late, late, info
             info["customer_share"] = share
             return ~late & ~in_group, late & in_group, info
-        logger.warning(
+        # Expected with a short history (one labelled window); the split says so.
+        logger.info(
             "only %d cut-off(s), %d to hold out: holding out customers instead",
             len(unique),
             n_latest,
