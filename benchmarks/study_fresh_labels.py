@@ -58,6 +58,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=182)
     ap.add_argument("--months", type=int, default=18)
     ap.add_argument("--scenarios", nargs="+", default=["default", "strong", "no_behaviour"])
+    ap.add_argument("--learning-rate", type=float, default=None, help="churn.learning_rate")
+    ap.add_argument("--n-estimators", type=int, default=None, help="churn.n_estimators")
     args = ap.parse_args()
     as_of = pd.Timestamp("2025-01-01")
     start = (as_of - pd.DateOffset(months=args.months)).date()
@@ -83,8 +85,19 @@ def main() -> None:
             past = sim.history()
             history = validate_tables(past.transactions, sim.customers, past.events, past.campaigns)
             full = validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
+            churn = {
+                k: v
+                for k, v in (
+                    ("learning_rate", args.learning_rate),
+                    ("n_estimators", args.n_estimators),
+                )
+                if v is not None
+            }
             config = Config.from_dict(
-                {"time": {"as_of": str(as_of.date()), "churn_window_days": args.window}}
+                {
+                    "time": {"as_of": str(as_of.date()), "churn_window_days": args.window},
+                    "churn": churn,
+                }
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
