@@ -320,7 +320,7 @@ def train(
                 naive_proba=naive,
                 title=title,
             )
-            churn_plots = report.save_plots(plots / "churn")
+            report.save_plots(plots / "churn")
             seen = fit.rows_seen()
             seen.to_csv(plots / "training_rows.csv")
             assert report.quality is not None
@@ -383,9 +383,6 @@ def train(
                 )
                 mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
                 mlflow.log_artifacts(str(plots), artifact_path="evaluation")
-                mlflow.log_artifacts(
-                    str(plots / "churn"), artifact_path="plots/churn"
-                ) if churn_plots else None
                 example = tables.transactions.loc[
                     tables.transactions["customer_id"].isin(rows.inputs.index[:3])
                     & (tables.transactions["order_date"] < as_of),
