@@ -221,22 +221,16 @@ def _since_engagement(row: Row) -> str:
     return f"last e-mail, site or app interaction {_plural(days, 'day')} ago"
 
 
-def _returns_since_order(row: Row) -> str:
-    n = row.get("returns_since_order", 0.0)
-    return (
-        "no return since the last order"
-        if _missing(n) or n <= 0
-        else f"{_plural(n, 'return')} since the last order"
-    )
+def _since_order(column: str, word: str) -> Callable[[Row], str]:
+    """'<n> <word>s since the last order' for a count column (returns, tickets)."""
 
+    def text(row: Row) -> str:
+        n = row.get(column, 0.0)
+        if _missing(n) or n <= 0:
+            return f"no {word} since the last order"
+        return f"{_plural(n, word)} since the last order"
 
-def _tickets_since_order(row: Row) -> str:
-    n = row.get("tickets_since_order", 0.0)
-    return (
-        "no support ticket since the last order"
-        if _missing(n) or n <= 0
-        else f"{_plural(n, 'support ticket')} since the last order"
-    )
+    return text
 
 
 def _engagement_since_order(row: Row) -> str:
@@ -366,8 +360,12 @@ DESCRIPTIONS: dict[str, Template] = {
     "engagement_rate_before_order": Template(_engagement_since_order, _SINCE_ORDER_READS),
     "engagement_since_vs_before": Template(_engagement_since_order, _SINCE_ORDER_READS),
     "engagement_fade_before_order": _own(_engagement_fade, "engagement_fade_before_order"),
-    "returns_since_order": _own(_returns_since_order, "returns_since_order"),
-    "tickets_since_order": _own(_tickets_since_order, "tickets_since_order"),
+    "returns_since_order": _own(
+        _since_order("returns_since_order", "return"), "returns_since_order"
+    ),
+    "tickets_since_order": _own(
+        _since_order("tickets_since_order", "support ticket"), "tickets_since_order"
+    ),
     "contacts_180d": _own(_contacts, "contacts_180d"),
     "days_since_contact": _own(_since_contact, "days_since_contact"),
     "past_conversions": _own(_conversions, "past_conversions"),
