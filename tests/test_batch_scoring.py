@@ -20,7 +20,7 @@ import pytest
 
 from churnml.data.contract import CONSENT_COLUMNS, validate_tables
 from churnml.datasets import simulate
-from churnml.errors import ChurnmlError, DataValidationError
+from churnml.errors import DataValidationError
 from churnml.scoring.batch import (
     BatchSummary,
     InputSource,
@@ -44,6 +44,8 @@ FLOATS = [
     "value_if_retained",
     "churn_probability",
     "expected_incremental_value",
+    "intended_value",
+    "intended_cost",
 ]
 
 
@@ -415,19 +417,72 @@ def test_unreadable_or_empty_input_is_a_validation_error(
     assert not (tmp_path / "s.parquet").exists()
 
 
-def test_unsupported_output_and_budgeted_policy_are_refused(
+def test_unsupported_output_is_refused(
     data: dict[str, Any], bundle: ModelBundle, tmp_path: Path
 ) -> None:
     tx = data["dir"] / "transactions.parquet"
     with pytest.raises(DataValidationError, match="unsupported file type"):
         score_files(tx, as_of=AS_OF, output=tmp_path / "scores.xlsx", bundle=bundle, progress=False)
-    policy = bundle.config.policy.model_copy(update={"budget": 1_000.0})
-    budgeted = dataclasses.replace(
-        bundle, config=bundle.config.model_copy(update={"policy": policy})
-    )
-    with pytest.raises(ChurnmlError, match="global budget"):
-        score_files(tx, as_of=AS_OF, output=tmp_path / "s.parquet", bundle=budgeted, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def _budgeted(bundle: ModelBundle, **limits: float) -> ModelBundle:
+    policy = bundle.config.policy.model_copy(update=limits)
+    return dataclasses.replace(bundle, config=bundle.config.model_copy(update={"policy": policy}))
+
+
+@pytest.mark.parametrize(
+    ("limits", "workers"),
+    [({"max_contacts": 25}, 2), ({"budget": 3.0}, 1), ({"budget": 5.0, "max_contacts": 30}, 2)],
+)
+def test_a_campaign_budget_over_buckets_funds_what_one_ranking_in_memory_funds(
+    limits: dict[str, float],
+    workers: int,
+    data: dict[str, Any],
+    bundle: ModelBundle,
+    reference: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    """Buckets are planned alone; the budget is applied over all of them, as in memory."""
+    budgeted = _budgeted(bundle, **limits)
+    sim = data["sim"]
+    tables = validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
+    in_memory = Scorer(budgeted).score(tables, AS_OF)
+    out = tmp_path / "scores.parquet"
+    summary = score_files(
+        *paths(data, "parquet"),
+        as_of=AS_OF,
+        output=out,
+        bundle=budgeted,
+        chunk_customers=150,
+        progress=False,
+        work_dir=tmp_path / "work",
+        workers=workers,
+    )
+    assert summary.buckets >= 4
+    assert_same_scores(read_scores(out), in_memory)
+    assert_same_scores(score_tables(tables, AS_OF, budgeted, chunk_customers=100), in_memory)
+    # The budget binds, and what it funds is the best of the unbudgeted plan.
+    contacted = in_memory["next_best_action"] != "no_action"
+    planned = reference.loc[reference["next_best_action"] != "no_action"]
+    assert 0 < contacted.sum() < len(planned)
+    cost = planned.set_index("customer_id")["intended_cost"]
+    if "max_contacts" in limits:
+        assert contacted.sum() <= limits["max_contacts"]
+    if "budget" in limits:
+        assert cost[in_memory.loc[contacted, "customer_id"]].sum() <= limits["budget"] + 1e-9
+    if "budget" not in limits:  # by value alone: nobody left out is worth more than the last in
+        left_out = planned.loc[
+            ~planned["customer_id"].isin(in_memory.loc[contacted, "customer_id"])
+        ]
+        assert left_out["intended_value"].max() <= in_memory.loc[contacted, "intended_value"].min()
+    cut = in_memory.loc[~contacted & in_memory["customer_id"].isin(planned["customer_id"])]
+    assert cut["action_reason"].str.startswith("budget exhausted").all() and len(cut)
+    kept = ["churn_probability", "clv", "churn_reasons", "segment"]
+    pd.testing.assert_frame_equal(
+        in_memory.set_index("customer_id")[kept].sort_index(),
+        reference.set_index("customer_id")[kept].sort_index(),
+    )
 
 
 def test_score_tables_in_buckets_equals_one_call(

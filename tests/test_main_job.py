@@ -192,6 +192,50 @@ def test_score_with_spark_matches_pandas(
     assert (by_spark["next_best_action"] == by_pandas["next_best_action"]).all()
 
 
+def test_contacts_are_the_best_over_all_customers_with_either_engine(
+    scored: dict[str, Any], data: dict[str, Path], env: dict[str, str], workdir: Path
+) -> None:
+    """``--contacts N`` with two workers and with Spark: the N best planned contacts overall."""
+    pytest.importorskip("pyspark")
+    full = pd.read_parquet(scored["output"])  # the same model without a campaign size
+    n = 40
+    treated = full.loc[(full["intended_action"] != "no_action") & ~full["control_group"]]
+    assert len(treated) > 2 * n  # the campaign size binds
+    best = treated.sort_values(["intended_value", "customer_id"], ascending=[False, True]).head(n)
+    common = [CHURNML, "score", *_inputs(data), "--as-of", AS_OF, "--contacts", str(n)]
+    common += ["--model-uri", f"models:/churnml/{full['model_version'].iloc[0]}"]
+    common += ["--chunk-customers", "1000"]  # 1,200 customers: two buckets
+    outputs = {"pandas": workdir / "top-pandas.parquet", "spark": workdir / "top-spark.parquet"}
+    _run([*common, "--output", str(outputs["pandas"]), "--workers", "2"], env, workdir)
+    _run(
+        [
+            *common,
+            "--output",
+            str(outputs["spark"]),
+            "--engine",
+            "spark",
+            "--spark-master",
+            "local[2]",
+        ],
+        env,
+        workdir,
+    )
+    for engine, path in outputs.items():
+        got = pd.read_parquet(path).set_index("customer_id").sort_index()
+        contacted = got.index[got["next_best_action"] != "no_action"]
+        assert sorted(contacted) == sorted(best["customer_id"]), engine
+        left_out = treated.loc[~treated["customer_id"].isin(contacted), "customer_id"]
+        reasons = got.loc[left_out, "action_reason"]
+        assert reasons.str.startswith("budget exhausted").all(), engine
+        # Control customers keep their intended action only if it ranks among the N best.
+        controls = got.loc[got["control_group"] & (got["intended_action"] != "no_action")]
+        assert (controls["intended_value"] >= best["intended_value"].min()).all(), engine
+        assert (
+            got["churn_probability"]
+            == full.set_index("customer_id").sort_index()["churn_probability"]
+        ).all()
+
+
 @pytest.fixture
 def served(trained: str, env: dict[str, str], workdir: Path) -> Iterator[str]:
     """``churnml serve`` (the command itself) on a free loopback port, in its own process group."""

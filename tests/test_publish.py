@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import MetaData, Table, create_engine, inspect, text
 
 from churnml.errors import ChurnmlError
 from churnml.scoring.batch import FLOAT_OUTPUTS
@@ -19,6 +19,7 @@ from churnml.scoring.publish import (
     latest_score,
     publish_file,
     publish_scores,
+    scores_table,
 )
 from churnml.scoring.scorer import OUTPUT_COLUMNS
 
@@ -205,3 +206,25 @@ def test_readers_never_see_a_half_published_table(url: str, tmp_path: Path) -> N
     assert report["reads"] > 10 and len(report["generations"]) >= 2  # it really read meanwhile
     assert "gen-broken" not in report["generations"]
     assert latest_score("C00007", url=url)["segment"] == "gen-5"  # type: ignore[index]
+
+
+def test_a_table_of_an_earlier_version_gains_the_new_nullable_columns(url: str) -> None:
+    """A table published before ``intended_value``/``intended_cost`` existed keeps its rows."""
+    added = ("intended_value", "intended_cost")
+    earlier = Table(
+        DEFAULT_TABLE,
+        MetaData(),
+        *[c.copy() for c in scores_table(DEFAULT_TABLE).columns if c.name not in added],
+    )
+    engine = create_engine(url)
+    earlier.metadata.create_all(engine)
+    old = scores(3, version="1").drop(columns=list(added)).assign(published_at="2024-12-01")
+    with engine.begin() as conn:
+        conn.execute(earlier.insert(), old.replace({np.nan: None}).to_dict(orient="records"))
+    new = scores(5, version="2", seed=1)
+    publish_scores(new, url=url)
+    assert count(url) == 8
+    assert set(added) <= {c["name"] for c in inspect(engine).get_columns(DEFAULT_TABLE)}
+    row = latest_score("C00001", url=url)
+    assert row is not None and row["model_version"] == "2"
+    assert row["intended_value"] == pytest.approx(float(new.loc[1, "intended_value"]))

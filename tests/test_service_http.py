@@ -23,6 +23,7 @@ import pytest
 
 from churnml.data.contract import CONSENT_COLUMNS, validate_tables
 from churnml.datasets import simulate
+from churnml.scoring.batch import FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
 from churnml.serving.process import ServerProcess, start_server
 from churnml.serving.requests import payload_from_tables
@@ -47,17 +48,7 @@ AS_OF = "2025-01-01"
 MAX_BYTES = 1_000_000
 #: A value sent in requests that must never appear in the server log.
 SENTINEL_AMOUNT = 98765.4321
-FLOAT_FIELDS = (
-    "p_alive",
-    "expected_purchases",
-    "p_no_purchase",
-    "expected_order_value",
-    "clv",
-    "expected_days_to_next_purchase",
-    "value_if_retained",
-    "churn_probability",
-    "expected_incremental_value",
-)
+FLOAT_FIELDS = FLOAT_OUTPUTS  # the output columns that are numbers
 
 
 # ----------------------------------------------------------------------------- fixtures

@@ -8,6 +8,7 @@ with the pandas engine in ``tests/test_batch_scoring.py`` (no Java needed).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,24 @@ def test_spark_bad_input_reports_global_rows_and_writes_nothing(
     assert "file not found" in problems[("events", "*")].message
     assert not out.exists()
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def test_spark_applies_a_campaign_budget_over_all_groups_as_pandas_does(
+    spark: Any, inputs: dict[str, Any], trained_model: Any, tmp_path: Path
+) -> None:
+    from churnml.scoring.spark import score_spark
+
+    bundle = trained_model.bundle
+    policy = bundle.config.policy.model_copy(update={"budget": 4.0, "max_contacts": 20})
+    budgeted = dataclasses.replace(
+        bundle, config=bundle.config.model_copy(update={"policy": policy})
+    )
+    common = {"as_of": AS_OF, "bundle": budgeted, "chunk_customers": 100}
+    score_files(*inputs["paths"], output=tmp_path / "pandas.parquet", progress=False, **common)
+    score_spark(*inputs["paths"], output=tmp_path / "spark.parquet", spark=spark, **common)
+    by_pandas = pd.read_parquet(tmp_path / "pandas.parquet")
+    by_spark = pd.read_parquet(tmp_path / "spark.parquet")
+    assert_same_scores(by_spark, by_pandas)
+    contacted = (by_spark["next_best_action"] != "no_action").sum()
+    assert 0 < contacted <= 20
+    assert by_spark["action_reason"].str.startswith("budget exhausted").any()

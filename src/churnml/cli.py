@@ -358,7 +358,7 @@ def score(
         typer.Option(
             min=1,
             help="Campaign size: contact the N customers of highest expected incremental value "
-            "(see the audience curve of the training run). Scores in one chunk.",
+            "over all customers (see the audience curve of the training run).",
         ),
     ] = None,
 ) -> None:
@@ -368,16 +368,12 @@ def score(
 
     if engine not in ("pandas", "spark"):
         raise ChurnmlError(f"--engine must be pandas or spark, got {engine!r}")
-    if contacts is not None and engine != "pandas":
-        raise ChurnmlError("--contacts ranks every customer at once: use --engine pandas")
     configure_mlflow()
     bundle = load_bundle(_model_uri(model_uri, model_alias))
     if contacts is not None:
-        # The N best contacts are a ranking over all customers: one chunk, one process.
         bundle = dataclasses.replace(
             bundle, config=bundle.config.with_overrides(policy={"max_contacts": contacts})
         )
-        chunk_customers, workers = 2**62, 1
     kwargs: dict[str, Any] = {
         "as_of": as_of,
         "output": output,

@@ -44,12 +44,13 @@ neither is any contact whose learned effect for the customer is negative (its
 value is below zero).
 
 A global budget in money (``PolicyConfig.budget``, unit plus expected offer
-costs) is allocated greedily by value per unit of cost over all customers: the
-most efficient contacts first, skipping any that no longer fit. When only the
-number of contacts is limited (``PolicyConfig.max_contacts``, ``churnml score
---contacts N``) the N contacts of highest value are chosen: with a fixed count,
-ranking by value per cost would give up value to save costs that are already
-counted in the value.
+costs) or in contacts (``PolicyConfig.max_contacts``, ``churnml score --contacts
+N``) is applied over the customers given, by :mod:`churnml.actions.budget`: the
+most efficient contacts first by value per cost for money, by value for a count.
+Engines that plan customers in parts (batch buckets, Spark groups) plan them
+without the budget and apply it over all parts at the end, with the same
+functions; ``intended_value`` and ``intended_cost`` (the planned contact's value
+and cost, control customers included) are what that step ranks.
 
 A deterministic share of customers (:mod:`churnml.actions.control`) is held
 out: they receive ``no_action`` and are flagged ``control_group``, together with
@@ -67,6 +68,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from churnml.actions.budget import Budget, apply_budget, candidates, funded_customers
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
 from churnml.actions.control import assign_control
 from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
@@ -114,6 +116,8 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "expected_cost",
     "control_group",
     "intended_action",
+    "intended_value",
+    "intended_cost",
     "action_reason",
     "uplift_source",
 )
@@ -389,10 +393,7 @@ class NextBestActionPolicy:
         positive = best_value > 0
 
         control = assign_control(ids, cfg.campaign_salt, cfg.control_share)
-        funded = self._allocate(positive, best_value, best_cost, control)
-
-        treat = positive & funded & ~control
-        planned = positive & funded
+        treat = positive & ~control
         ids_arr = np.array([a.id for a in actions] or [NO_ACTION], dtype=object)
         chan_arr = np.array([a.channel for a in actions] or ["none"], dtype=object)
         best_id = ids_arr[best_j]
@@ -401,7 +402,6 @@ class NextBestActionPolicy:
         reasons = self._reasons(
             treat,
             control,
-            planned,
             positive,
             any_eligible,
             best_id,
@@ -421,10 +421,15 @@ class NextBestActionPolicy:
             "expected_incremental_value": np.where(treat, best_value, 0.0),
             "expected_cost": np.where(treat, best_cost, 0.0),
             "control_group": control,
-            "intended_action": np.where(planned, best_id, NO_ACTION),
+            "intended_action": np.where(positive, best_id, NO_ACTION),
+            "intended_value": np.where(positive, best_value, 0.0),
+            "intended_cost": np.where(positive, best_cost, 0.0),
             "action_reason": reasons,
             "uplift_source": np.where(any_eligible, best_source, "none").astype(object),
         }
+        budget = Budget.of(cfg)
+        if budget:
+            apply_budget(columns, funded_customers(candidates(columns), budget))
         return {c: columns[c] for c in DECISION_COLUMNS}
 
     def options(
@@ -580,51 +585,10 @@ class NextBestActionPolicy:
             out[a.id] = (days, count)
         return out
 
-    def _allocate(
-        self, positive: np.ndarray, value: np.ndarray, cost: np.ndarray, control: np.ndarray
-    ) -> np.ndarray:
-        """Greedy allocation by value per cost (by value when only the count binds).
-
-        Control customers are ranked with everyone else but spend nothing: a
-        control customer counts as "would have been contacted" when their
-        contact would still have fitted at their place in the ranking.
-        """
-        budget, cap = self.config.budget, self.config.max_contacts
-        funded = positive.copy()
-        if budget is None and cap is None:
-            return funded
-        cand = np.flatnonzero(positive)
-        if budget is None:
-            ratio = np.zeros(len(cand))  # only the count binds: by value alone
-        else:
-            with np.errstate(divide="ignore"):
-                ratio = np.where(cost[cand] > 0, value[cand] / cost[cand], np.inf)
-        # Highest ratio first; ties by larger value, then by position (stable).
-        order = cand[np.lexsort((-value[cand], -ratio))]
-        spent, count = 0.0, 0
-        limit = np.inf if budget is None else float(budget)
-        max_n = np.iinfo(np.int64).max if cap is None else int(cap)
-        costs = cost[order].tolist()
-        is_control = control[order].tolist()
-        keep = np.zeros(len(order), dtype=bool)
-        for k, (c, ctl) in enumerate(zip(costs, is_control, strict=True)):
-            fits = count < max_n and spent + c <= limit
-            if fits:
-                keep[k] = True
-                if not ctl:
-                    spent += c
-                    count += 1
-            elif count >= max_n and not ctl:
-                break  # the contact cap is reached: nothing after fits either
-        funded[:] = False
-        funded[order[keep]] = True
-        return funded
-
     @staticmethod
     def _reasons(
         treat: np.ndarray,
         control: np.ndarray,
-        planned: np.ndarray,
         positive: np.ndarray,
         any_eligible: np.ndarray,
         best_id: np.ndarray,
@@ -665,12 +629,7 @@ class NextBestActionPolicy:
         out[i] = [
             "control group: held out to measure lift "
             + (f"(would get {a})" if p else "(no action planned)")
-            for a, p in zip(best_id[i].tolist(), planned[i].tolist(), strict=True)
-        ]
-        i = np.flatnonzero(positive & ~planned & ~control)
-        out[i] = [
-            f"budget exhausted: {a} worth {x:+.2f} not funded"
-            for a, x in zip(best_id[i].tolist(), best_value[i].tolist(), strict=True)
+            for a, p in zip(best_id[i].tolist(), positive[i].tolist(), strict=True)
         ]
         i = np.flatnonzero(any_eligible & ~positive & ~control)
         out[i] = [

@@ -37,10 +37,12 @@ Customers without a purchase before ``as_of`` get no row (there is nothing to
 score); :class:`BatchSummary` counts them. The order of output rows follows the
 buckets, not ``customer_id``.
 
-Policy budgets (``policy.budget`` / ``policy.max_contacts``) are allocated over
-the whole population at once, which bucket-wise scoring cannot do: such a
-bundle is refused with a readable error rather than silently given a budget per
-bucket.
+A campaign budget (``policy.budget`` / ``policy.max_contacts``, ``churnml score
+--contacts N``) is a ranking over all customers, so buckets are planned without
+it, into a file in the spill folder; the planned contacts of every bucket are
+then ranked once (:func:`churnml.actions.budget.funded_customers`) and the
+output written from that file with the unfunded contacts turned into
+``no_action`` - the decisions of scoring all customers at once.
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
+from churnml.actions.budget import (
+    CANDIDATE_COLUMNS,
+    Budget,
+    apply_budget,
+    candidates,
+    funded_customers,
+)
 from churnml.data.contract import (
     CONSENT_COLUMNS,
     InputTables,
@@ -164,6 +173,8 @@ FLOAT_OUTPUTS: frozenset[str] = frozenset(
         "value_if_retained",
         "churn_probability",
         "expected_incremental_value",
+        "intended_value",
+        "intended_cost",
     )
 )
 BOOL_OUTPUTS: frozenset[str] = frozenset(("control_group",))
@@ -812,18 +823,6 @@ class _Progress:
 
 
 # ------------------------------------------------------------------------------ scoring
-def check_policy_is_local(bundle: ModelBundle) -> None:
-    """Refuse bundles whose policy allocates a global budget (not bucket-decomposable)."""
-    policy = bundle.config.policy
-    if policy.budget is not None or policy.max_contacts is not None:
-        raise ChurnmlError(
-            "the model's policy has a global budget (policy.budget / policy.max_contacts), which "
-            "is allocated over all customers at once and cannot be split into batches: score "
-            "without a budget and allocate it afterwards, or use score_tables() on data that fits "
-            "in memory"
-        )
-
-
 def merge_split_orders(transactions: pd.DataFrame) -> pd.DataFrame:
     """Merge rows of one order that the validator saw in different input batches.
 
@@ -857,13 +856,16 @@ def score_tables(
     """Score validated in-memory tables with the one scorer.
 
     With ``chunk_customers``, customers are scored in hash buckets of about that
-    size (lower peak memory for large frames; same rows, sorted by ``customer_id``).
+    size (lower peak memory for large frames; same rows, sorted by ``customer_id``);
+    a campaign budget is then applied over all buckets.
     """
     scorer = bundle if isinstance(bundle, Scorer) else Scorer(bundle)
     n = tables.transactions["customer_id"].nunique()
     if chunk_customers is None or n <= chunk_customers:
         return scorer.score(tables, as_of)
-    check_policy_is_local(scorer.bundle)
+    budget = scorer.bundle.budget
+    if budget:
+        scorer = Scorer(scorer.bundle.without_budget())
     n_buckets = math.ceil(n / chunk_customers)
     parts: dict[str, list[pd.DataFrame | None]] = {}
     for name in TABLES:
@@ -886,11 +888,14 @@ def score_tables(
         )
     if not out:
         return scorer.score(InputTables(tables.transactions.iloc[:0]), as_of)
-    return (
+    scores = (
         pd.concat(out, ignore_index=True)
         .sort_values("customer_id", kind="stable")
         .reset_index(drop=True)
     )
+    if budget:
+        apply_budget(scores, funded_customers(candidates(scores), budget))
+    return scores
 
 
 def _estimate_customers(first_batch: pd.DataFrame, total_rows: int) -> int:
@@ -955,7 +960,7 @@ def score_files(
         Every problem of every input (missing files or columns, bad values, with
         global row numbers), before anything is written.
     ChurnmlError
-        The output cannot be written, or the model's policy has a global budget.
+        The output cannot be written.
     """
     started = time.perf_counter()
     if chunk_customers < 1 or batch_rows < 1:
@@ -966,7 +971,9 @@ def score_files(
     cutoff = pd.Timestamp(as_of).normalize()
     out_path = Path(output)
     out_fmt = table_format(out_path)  # an unsupported extension fails before any work
-    check_policy_is_local(bundle)
+    budget = bundle.budget
+    if budget:
+        bundle = bundle.without_budget()  # planned per bucket, the budget applied over all
 
     paths = {
         "transactions": transactions,
@@ -1002,7 +1009,7 @@ def score_files(
             )
             log.raise_if_any()
             scored, unscored = _pass_score(
-                spill, sources, bundle, cutoff, out_path, out_fmt, bar, workers
+                spill, sources, bundle, cutoff, out_path, out_fmt, bar, workers, budget
             )
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
@@ -1367,21 +1374,24 @@ def _pass_score(
     out_fmt: str,
     bar: _Progress,
     workers: int = 1,
+    budget: Budget | None = None,
 ) -> tuple[int, int]:
-    """Pass 2: score the buckets (in ``workers`` processes) into the output file."""
+    """Pass 2: score the buckets (in ``workers`` processes) into the output file.
+
+    With a budget the buckets' scores go to a file in the spill folder first and
+    reach the output once the budget has been applied over all of them.
+    """
     task = bar.task("scoring buckets", spill.n_buckets)
-    scored = unscored = 0
     tables = tuple(name for name in TABLES if name in sources)
+    buckets = _scored_buckets(spill, tables, bundle, cutoff, workers)
     try:
         with atomic_output(out_path) as fh:
             writer = OutputWriter(fh, out_fmt)
             try:
-                for scores, missing in _scored_buckets(spill, tables, bundle, cutoff, workers):
-                    if scores is not None:
-                        writer.write(scores)
-                        scored += len(scores)
-                    unscored += missing
-                    bar.advance(task)
+                if budget:
+                    counts = _write_budgeted(buckets, writer, budget, spill.root, bar, task)
+                else:
+                    counts = _write_scores(buckets, writer.write, bar, task)
             except BaseException:
                 with contextlib.suppress(Exception):  # the anonymous file is dropped anyway
                     writer.close()
@@ -1389,4 +1399,58 @@ def _pass_score(
             writer.close()
     except OSError as err:
         raise ChurnmlError(f"cannot write {out_path}: {err.strerror or err}") from None
+    return counts
+
+
+def _write_scores(
+    buckets: Iterable[tuple[pd.DataFrame | pa.Table | None, int]],
+    write: Callable[[pd.DataFrame | pa.Table], None],
+    bar: _Progress,
+    task: int,
+) -> tuple[int, int]:
+    """Write every bucket's scores; the numbers of scored and unscored customers."""
+    scored = unscored = 0
+    for scores, missing in buckets:
+        if scores is not None:
+            write(scores)
+            scored += len(scores)
+        unscored += missing
+        bar.advance(task)
     return scored, unscored
+
+
+_PLANNED_COLUMNS = ["intended_action", *CANDIDATE_COLUMNS]
+
+
+def _write_budgeted(
+    buckets: Iterable[tuple[pd.DataFrame | pa.Table | None, int]],
+    writer: OutputWriter,
+    budget: Budget,
+    root: Path,
+    bar: _Progress,
+    task: int,
+) -> tuple[int, int]:
+    """Plan every bucket into ``root``, rank all planned contacts once, write the output."""
+    path = root / "planned.arrow"
+    planned: list[pd.DataFrame] = []
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, OUTPUT_SCHEMA) as spill:
+
+        def write(scores: pd.DataFrame | pa.Table) -> None:
+            table = scores if isinstance(scores, pa.Table) else _output_table(scores)
+            spill.write_table(table)
+            planned.append(candidates(table.select(_PLANNED_COLUMNS).to_pandas()))
+
+        counts = _write_scores(buckets, write, bar, task)
+    funded = funded_customers(
+        pd.concat(planned, ignore_index=True)
+        if planned
+        else pd.DataFrame(columns=CANDIDATE_COLUMNS),
+        budget,
+    )
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        apply = bar.task("applying the campaign budget", reader.num_record_batches)
+        for i in range(reader.num_record_batches):
+            writer.write(apply_budget(reader.get_batch(i).to_pandas(), funded))
+            bar.advance(apply)
+    return counts

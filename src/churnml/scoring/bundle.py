@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from churnml import __version__
+from churnml.actions.budget import Budget
 from churnml.actions.catalogue import ActionCatalogue
 from churnml.actions.uplift import UpliftModel
 from churnml.config import Config
@@ -55,6 +56,21 @@ class ModelBundle:
     metrics: dict[str, float] = field(default_factory=dict)
     model_name: str = "churnml"
     model_version: str = "unregistered"
+
+    @property
+    def budget(self) -> Budget:
+        """The campaign budget of the bundle's policy (money, number of contacts)."""
+        return Budget.of(self.config.policy)
+
+    def without_budget(self) -> ModelBundle:
+        """The bundle with an unlimited campaign budget.
+
+        What engines that score customers in parts plan with: each part's decisions
+        are the customers' own, and the budget is applied over all parts at the end
+        (:mod:`churnml.actions.budget`).
+        """
+        policy = self.config.policy.model_copy(update={"budget": None, "max_contacts": None})
+        return replace(self, config=self.config.model_copy(update={"policy": policy}))
 
     def save(self, directory: str | Path) -> Path:
         """Write the bundle's files into ``directory`` (created if needed)."""

@@ -39,6 +39,7 @@ from sqlalchemy import (
     event,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -115,15 +116,25 @@ def _ensure_table(engine: Engine, name: str) -> Table:
     existing = inspect(engine)
     if existing.has_table(name):
         have = {c["name"] for c in existing.get_columns(name)}
-        missing = [c.name for c in table.columns if c.name not in have]
-        if missing:
+        missing = [c for c in table.columns if c.name not in have]
+        if any(not c.nullable for c in missing):
             raise ChurnmlError(
-                f"table {name} exists without the columns {', '.join(missing)}: drop it or "
-                f"publish to another table"
+                f"table {name} exists without the columns {', '.join(c.name for c in missing)}: "
+                f"drop it or publish to another table"
             )
+        if missing:  # output columns added by a later churnml version: older rows hold NULL
+            _add_columns(engine, table, missing)
     else:
         table.metadata.create_all(engine)
     return table
+
+
+def _add_columns(engine: Engine, table: Table, columns: list[Column[Any]]) -> None:
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as conn:
+        for c in columns:
+            kind = c.type.compile(dialect=engine.dialect)
+            conn.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(c.name)} {kind}"))
 
 
 def _records(frame: pd.DataFrame, published_at: str) -> list[dict[str, Any]]:

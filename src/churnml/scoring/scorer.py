@@ -16,8 +16,9 @@ Per customer (one row each):
 - ``segment`` and ``value_tier``;
 - next-best-action: ``next_best_action``, ``action_channel``,
   ``expected_incremental_value``, ``control_group``, ``intended_action`` (what a
-  control customer would have received, for measuring lift), ``action_reason``,
-  ``uplift_source``;
+  control customer would have received, for measuring lift) with its value and
+  cost (``intended_value``, ``intended_cost``: what a campaign budget ranks),
+  ``action_reason``, ``uplift_source``;
 - provenance: ``as_of``, ``model_name``, ``model_version``.
 """
 
@@ -57,6 +58,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "expected_incremental_value",
     "control_group",
     "intended_action",
+    "intended_value",
+    "intended_cost",
     "action_reason",
     "uplift_source",
     "model_name",
@@ -201,7 +204,12 @@ _LTV_OUTPUTS = OUTPUT_COLUMNS[
 ]
 #: Model inputs that segments and the policy read (besides the scores).
 _POLICY_INPUTS = POLICY_INPUT_COLUMNS
-_DECISION_TYPES: dict[str, type] = {"control_group": bool, "expected_incremental_value": float}
+_DECISION_TYPES: dict[str, type] = {
+    "control_group": bool,
+    "expected_incremental_value": float,
+    "intended_value": float,
+    "intended_cost": float,
+}
 #: Column types of an empty result (what a frame of no rows would hold).
 _EMPTY_TYPES: dict[str, type] = {
     **dict.fromkeys(_LTV_OUTPUTS, float),

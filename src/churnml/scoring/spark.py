@@ -14,6 +14,9 @@ the contract validators (:mod:`churnml.data.contract`) and
 - Validation problems found in any group come back to the driver with global,
   1-based row numbers and are raised as one
   :class:`~churnml.errors.DataValidationError` before the output is written.
+- A campaign budget (``policy.budget`` / ``policy.max_contacts``) is applied over
+  all groups once they are scored, with the pandas engine's functions
+  (:mod:`churnml.actions.budget`).
 - The output is written as Parquet to a hidden folder beside the destination and
   renamed into place (Hadoop ``FileSystem.rename``; atomic on HDFS and local
   disks, a copy on object stores such as S3).
@@ -44,6 +47,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from churnml.actions.budget import (
+    CANDIDATE_COLUMNS,
+    Budget,
+    apply_budget,
+    candidates,
+    funded_customers,
+)
+from churnml.actions.catalogue import NO_ACTION
 from churnml.data.contract import InputTables
 from churnml.errors import ChurnmlError, DataValidationError, Problem
 from churnml.scoring.batch import (
@@ -53,7 +64,6 @@ from churnml.scoring.batch import (
     TABLES,
     BatchSummary,
     ProblemLog,
-    check_policy_is_local,
     parse_csv_frame,
     schema_problems,
     validator_for,
@@ -368,11 +378,13 @@ def score_spark(
     DataValidationError
         Every problem of every input, with global row numbers; nothing is written.
     ChurnmlError
-        Unsupported output, a global policy budget, or a failed Spark job.
+        Unsupported output or a failed Spark job.
     """
     started = time.perf_counter()
     cutoff = pd.Timestamp(as_of).normalize()
-    check_policy_is_local(bundle)
+    budget = bundle.budget
+    if budget:
+        bundle = bundle.without_budget()  # planned per group, the budget applied over all
     out = _path_str(output)
     if out.lower().rstrip("/").endswith((".csv", ".csv.gz")):
         raise ChurnmlError(
@@ -483,7 +495,10 @@ def score_spark(
                     unscored += int(m["unscored"])
             log.raise_if_any()
             try:
-                result.filter(F.col(_META).isNull()).select(*OUTPUT_COLUMNS).write.parquet(tmp)
+                scores = result.filter(F.col(_META).isNull()).select(*OUTPUT_COLUMNS)
+                if budget:
+                    scores = _with_budget(session, scores, budget)
+                scores.write.parquet(tmp)
             except Exception as err:
                 reraise_interruption(err)
                 raise ChurnmlError(f"cannot write {out}: {_first_line(err)}") from err
@@ -507,6 +522,29 @@ def score_spark(
         buckets=n_buckets,
         seconds=time.perf_counter() - started,
     )
+
+
+def _with_budget(session: SparkSession, scores: DataFrame, budget: Budget) -> DataFrame:
+    """``scores`` with the campaign budget applied over all groups.
+
+    The planned contacts (four values each) come to the driver, which ranks them
+    with :func:`~churnml.actions.budget.funded_customers`, as the pandas engine does;
+    the funded ids are broadcast and each partition rewrites its unfunded contacts.
+    """
+    from pyspark.sql import functions as F
+
+    planned = scores.filter(F.col("intended_action") != NO_ACTION).select(
+        "intended_action", *CANDIDATE_COLUMNS
+    )
+    funded = session.sparkContext.broadcast(
+        funded_customers(candidates(planned.toPandas()), budget)
+    )
+
+    def apply(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            yield apply_budget(frame, funded.value)
+
+    return scores.mapInPandas(apply, schema=scores.schema)
 
 
 def _basename(path: str) -> str:

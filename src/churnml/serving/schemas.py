@@ -279,6 +279,12 @@ class ScoreResult(BaseModel):
     intended_action: str = Field(
         description="The action planned before the control-group hold-out."
     )
+    intended_value: float | None = Field(
+        description="Expected incremental value of the intended action (control customers too)."
+    )
+    intended_cost: float | None = Field(
+        description="Contact and expected offer cost of the intended action."
+    )
     action_reason: str
     uplift_source: str
     model_name: str
@@ -302,11 +308,18 @@ class ActionResult(BaseModel):
     next_best_action: str = Field(description="Action id, or no_action.")
     action_channel: str = Field(description="email, sms, push, call, ... or none.")
     expected_incremental_value: float | None = Field(
-        description="uplift x CLV - contact and offer costs of the chosen action (0 for no_action)."
+        description="uplift x value of a return - contact and offer costs of the chosen action "
+        "(0 for no_action and for control customers)."
     )
     control_group: bool = Field(description="Held out to measure lift: receives no_action.")
     intended_action: str = Field(
         description="The action the customer would get outside the control group (for lift analysis)."
+    )
+    intended_value: float | None = Field(
+        description="Expected incremental value of the intended action (control customers too)."
+    )
+    intended_cost: float | None = Field(
+        description="Contact and expected offer cost of the intended action."
     )
     action_reason: str
     uplift_source: str = Field(description="learned, prior or none.")
@@ -399,6 +412,8 @@ class PublishedScore(BaseModel):
     expected_incremental_value: float | None = None
     control_group: bool | None = None
     intended_action: str | None = None
+    intended_value: float | None = None
+    intended_cost: float | None = None
     action_reason: str | None = None
     uplift_source: str | None = None
     model_name: str | None = None
