@@ -296,6 +296,27 @@ def test_consent_is_read_strictly() -> None:
     assert list(out["next_best_action"] != NO_ACTION) == [False, True, False, True, False]
 
 
+def test_a_learned_incremental_revenue_replaces_uplift_times_order_value() -> None:
+    """value = margin x incremental revenue + uplift x (1 - P(alive)) x value_if_retained - costs."""
+    scores = _scores(2, consent_sms=False, consent_push=False, p_alive=0.5)
+    up = _uplift(scores, email_reminder=0.1)
+    up["revenue:email_reminder"] = [40.0, 0.0]
+    out = NextBestActionPolicy(CATALOGUE, NO_CONTROL, margin=0.3).decide(scores, up)
+    revived = 0.1 * 0.5 * 200.0
+    assert out["expected_incremental_value"].tolist() == pytest.approx(
+        [0.3 * 40.0 + revived - 0.05, revived - 0.05]
+    )
+    assert out["action_reason"].iloc[0].count("+40.00 revenue (learned)") == 1
+    # without the revenue column: uplift x (margin x order value + gone x value_if_retained)
+    plain = NextBestActionPolicy(CATALOGUE, NO_CONTROL, margin=0.3).decide(
+        scores, up.drop(columns="revenue:email_reminder")
+    )
+    assert plain["expected_incremental_value"].iloc[1] == pytest.approx(
+        0.1 * (0.3 * 50.0 + 0.5 * 200.0) - 0.05
+    )
+    assert "revenue" not in plain["action_reason"].iloc[0]
+
+
 def test_budget_is_allocated_by_value_per_cost() -> None:
     scores = _scores(3, consent_sms=False, consent_push=False)
     scores["value_if_retained"] = [100.0, 1000.0, 300.0]

@@ -26,10 +26,16 @@ def past_campaign() -> tuple[SimulatedData, OfflineEvaluation]:
     known = sim.history()
     tables = validate_tables(known.transactions, known.customers, known.events, known.campaigns)
     config = Config()
-    model, _ = fit_uplift(tables, config, sim.as_of)
+    fit = fit_uplift(tables, config, sim.as_of)
     # 99% intervals: 16 of them are checked at once (4 rules x 2 outcomes x 2 estimators).
     result = evaluate_policy_offline(
-        tables, config, sim.as_of, model, n_contacts=800, confidence=0.99
+        tables,
+        config,
+        sim.as_of,
+        fit.conversion,
+        n_contacts=800,
+        confidence=0.99,
+        revenue_model=fit.revenue,
     )
     return sim, result
 

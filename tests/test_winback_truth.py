@@ -57,6 +57,15 @@ def test_contacts_that_hurt_are_not_chosen_where_the_learned_effect_is_negative(
     assert report.loc["policy", "violations"] == 0
     # Contacts do hurt here: random targeting loses money, the policy does not.
     assert report.loc["random", "true_value"] < 0 < report.loc["policy", "true_value"]
+    # Here the campaign's revenue shows who gains despite a negative average effect:
+    # the revenue effect of some actions is trusted and valued, and the reasons say so.
+    assert study.revenue_model is not None
+    trusted = [a for a, t in study.revenue_model.trust_.items() if t["verdict"] == "learned"]
+    assert trusted and {f"revenue:{a}" for a in trusted} <= set(study.uplift.columns)
+    decided = study.policy(N_CONTACTS).decide(
+        study.scores, study.uplift, study.campaigns, study.as_of
+    )
+    assert decided["action_reason"].str.contains(" revenue (learned)", regex=False).any()
 
 
 def test_where_top_churn_risk_is_right_the_policy_is_not_worse() -> None:

@@ -436,13 +436,15 @@ def evaluate_policy(
     cfg = _config(config, time={"as_of": as_of.date() if as_of else None})
     tables = load_tables(transactions, customers, events, campaigns)
     cutoff = resolve_as_of(cfg, tables)
-    model, info = fit_uplift(tables, cfg, cutoff)
-    if model.source_ != "learned":
+    fit = fit_uplift(tables, cfg, cutoff)
+    if fit.conversion.source_ != "learned":
         raise ChurnmlError(
             "no uplift could be learned from these campaigns: "
-            + str(info.get("uplift.fallback_reason", "no observed treated and control rows"))
+            + str(fit.info.get("uplift.fallback_reason", "no observed treated and control rows"))
         )
-    report = evaluate_policy_offline(tables, cfg, cutoff, model, n_contacts=contacts).report
+    report = evaluate_policy_offline(
+        tables, cfg, cutoff, fit.conversion, n_contacts=contacts, revenue_model=fit.revenue
+    ).report
     rows = [
         {
             **{k: r[k] for k in ("rule", "outcome", "estimator")},

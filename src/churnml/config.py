@@ -143,6 +143,11 @@ class PolicyConfig(_Section):
     recent_purchase_days: int = Field(
         14, ge=0, description="No offer to a customer who bought this recently."
     )
+    revenue_uplift: bool = Field(
+        True,
+        description="Where campaigns record revenue, learn each action's incremental revenue "
+        "and value contacts by it (else by uplift x expected order value).",
+    )
     seed: int = 0
 
 

@@ -134,36 +134,82 @@ def observed_campaigns(tables: InputTables, as_of: pd.Timestamp) -> pd.DataFrame
     return camp.loc[camp["sent_date"] + pd.Timedelta(days=RESPONSE_WINDOW_DAYS) <= as_of]
 
 
-def fit_uplift(
-    tables: InputTables, config: Config, as_of: pd.Timestamp
-) -> tuple[UpliftModel, dict[str, Any]]:
-    """Learn uplift from campaign history whose responses are observed; else use priors."""
+@dataclass(frozen=True)
+class UpliftFit:
+    """The uplift models of a training run and what the run logs about them.
+
+    ``conversion`` is always there (learned, or priors); ``revenue`` only where the
+    campaigns record what customers spent in the response window and an effect on
+    it could be fitted: the policy then values a contact by its measured
+    incremental revenue (:mod:`churnml.actions.policy`).
+    """
+
+    conversion: UpliftModel
+    revenue: UpliftModel | None
+    info: dict[str, Any]
+
+
+def fit_uplift(tables: InputTables, config: Config, as_of: pd.Timestamp) -> UpliftFit:
+    """Learn uplift from campaign history whose responses are observed; else use priors.
+
+    Both outcomes are learned from the same rows and judged on the same held-out
+    customers (:func:`uplift_holdout`, :func:`~churnml.actions.trust.check_uplift`).
+    """
     catalogue = load_catalogue(config.policy.actions_path)
     observed = observed_campaigns(tables, as_of)
-    info: dict[str, Any] = {"uplift.source": "prior"}
-    if len(observed) and observed["treated"].any() and (~observed["treated"]).any():
-        X, action, y = uplift_training_set(observed, lambda day: _inputs_at(tables, config, day))
-        held = uplift_holdout(training_order(observed)["customer_id"], config)
+    info: dict[str, Any] = {"uplift.source": "prior", "uplift.outcome": "none"}
+    if not (len(observed) and observed["treated"].any() and (~observed["treated"]).any()):
+        return UpliftFit(UpliftModel.prior(catalogue.prior_uplifts()), None, info)
+    X, action, y = uplift_training_set(observed, lambda day: _inputs_at(tables, config, day))
+    ordered = training_order(observed)
+    held = uplift_holdout(ordered["customer_id"], config)
+    try:
+        model, verdicts = _fit_checked(
+            X, action, y.to_numpy(dtype=float), held, config, "conversion"
+        )
+    except ValueError as err:
+        info["uplift.fallback_reason"] = str(err)
+        return UpliftFit(UpliftModel.prior(catalogue.prior_uplifts()), None, info)
+    info = {
+        "uplift.source": "learned",
+        "uplift.outcome": "converted",
+        "uplift.rows": int((~held).sum()),
+        "uplift.holdout_rows": int(held.sum()),
+        "uplift.actions": ",".join(model.actions_),
+        **_verdict_info(verdicts, "uplift"),
+    }
+    revenue = None
+    spent = ordered["revenue"].to_numpy(dtype=float) if "revenue" in ordered else np.zeros(0)
+    if config.policy.revenue_uplift and (spent > 0).any():
         try:
-            model = UpliftModel(learner=UPLIFT_LEARNER, random_state=config.seed)
-            model.fit(X[~held], action[~held], y[~held])
-            verdicts = check_uplift(model, X[held], action[held], y[held])
-            info = {
-                "uplift.source": "learned",
-                "uplift.outcome": "converted",
-                "uplift.rows": int((~held).sum()),
-                "uplift.holdout_rows": int(held.sum()),
-                "uplift.actions": ",".join(model.actions_),
-                **{
-                    f"uplift.{r.action}.{col}": getattr(r, col)
-                    for r in verdicts.itertuples()
-                    for col in ("verdict", "effect", "uplift_at_k_low")
-                },
-            }
-            return model, info
+            revenue, rev_verdicts = _fit_checked(X, action, spent, held, config, "revenue")
+            info["uplift.outcome"] = "converted+revenue"
+            info.update(_verdict_info(rev_verdicts, "uplift_revenue"))
         except ValueError as err:
-            info["uplift.fallback_reason"] = str(err)
-    return UpliftModel.prior(catalogue.prior_uplifts()), info
+            info["uplift_revenue.fallback_reason"] = str(err)
+    return UpliftFit(model, revenue, info)
+
+
+def _fit_checked(
+    X: pd.DataFrame,
+    action: pd.Series,
+    y: np.ndarray,
+    held: np.ndarray,
+    config: Config,
+    outcome: Literal["conversion", "revenue"],
+) -> tuple[UpliftModel, pd.DataFrame]:
+    """An uplift model fitted on the rows not ``held`` and judged on the held ones."""
+    model = UpliftModel(learner=UPLIFT_LEARNER, outcome=outcome, random_state=config.seed)
+    model.fit(X[~held], action[~held], y[~held])
+    return model, check_uplift(model, X[held], action[held], y[held])
+
+
+def _verdict_info(verdicts: pd.DataFrame, prefix: str) -> dict[str, Any]:
+    return {
+        f"{prefix}.{r.action}.{col}": getattr(r, col)
+        for r in verdicts.itertuples()
+        for col in ("verdict", "effect", "uplift_at_k_low")
+    }
 
 
 #: The X-learner: its second stage regresses the effect itself, which on simulated
@@ -294,7 +340,8 @@ def train(
         churn, rows = fit.shipped, fit.rows
 
         step("uplift")
-        uplift, uplift_info = fit_uplift(tables, config, as_of)
+        uplift_fit = fit_uplift(tables, config, as_of)
+        uplift, uplift_info = uplift_fit.conversion, uplift_fit.info
 
         step("evaluate")
         with tempfile.TemporaryDirectory() as tmp:
@@ -352,6 +399,7 @@ def train(
                 churn=churn,
                 value_tiers=ValueTiers.from_config(config.segments).fit(clv.to_numpy()),
                 uplift=uplift,
+                revenue_uplift=uplift_fit.revenue,
                 catalogue=load_catalogue(config.policy.actions_path),
                 config=config,
                 as_of=as_of.date().isoformat(),

@@ -6,6 +6,15 @@ For each customer and each eligible contact action ``a`` the policy computes
     value of a return = margin x expected order value + (1 - P(alive)) x value_if_retained,
     offer_cost_a = offer share x expected order value x P(purchase | contacted),
 
+or, where the uplift table has a trusted incremental revenue for the action
+(``revenue:<action>`` columns, :func:`~churnml.actions.uplift.uplift_table`; learned
+where campaigns record revenue),
+
+    expected incremental value = margin x incremental revenue_a
+                                 + uplift_a x (1 - P(alive)) x value_if_retained - costs:
+
+the measured revenue of the response window replaces ``uplift x order value``.
+
 ``uplift_a`` is the increase in the probability that the customer buys within
 the response window. What that purchase is worth depends on whether the
 customer had gone: a customer who is still alive gives one more order; one who
@@ -72,7 +81,7 @@ from churnml.actions.budget import Budget, apply_budget, candidates, funded_cust
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
 from churnml.actions.control import assign_control
 from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
-from churnml.actions.uplift import SOURCE_COLUMN
+from churnml.actions.uplift import REVENUE_PREFIX, SOURCE_COLUMN
 from churnml.config import LTVConfig, PolicyConfig
 from churnml.data.contract import CONSENT_COLUMNS
 from churnml.frames import floats
@@ -221,7 +230,8 @@ class ContactOptions:
 
     ``value`` is the expected incremental value (``-inf`` where a guardrail blocks
     the action), ``block`` why it is blocked (0 = eligible), ``uplift`` and
-    ``source`` the effect used and where it comes from; rows follow ``scores``,
+    ``source`` the effect used and where it comes from, ``revenue`` the learned
+    incremental revenue (NaN where none was learned); rows follow ``scores``,
     columns ``actions``.
     """
 
@@ -234,6 +244,7 @@ class ContactOptions:
     source: np.ndarray
     worth: np.ndarray
     recency: np.ndarray
+    revenue: np.ndarray
 
     @property
     def eligible(self) -> np.ndarray:
@@ -281,13 +292,18 @@ class NextBestActionPolicy:
         config: PolicyConfig,
         uplift: UpliftModel,
         margin: float = LTVConfig().margin,
+        revenue_uplift: UpliftModel | None = None,
     ) -> NextBestActionPolicy:
-        """The policy as a trained uplift model allows it: its capped priors, its harmful actions."""
+        """The policy as trained uplift models allow it: capped priors, no harmful actions
+        (measured to lower conversions or revenue)."""
+        harmful = set(uplift.harmful_actions())
+        if revenue_uplift is not None:
+            harmful |= revenue_uplift.harmful_actions()
         return cls(
             catalogue,
             config,
             priors=uplift.policy_priors(catalogue.prior_uplifts()),
-            harmful=uplift.harmful_actions(),
+            harmful=harmful,
             margin=margin,
         )
 
@@ -408,6 +424,7 @@ class NextBestActionPolicy:
             best_value,
             best_cost,
             uplift_used[rows, best_j] if m else np.zeros(n),
+            opt.revenue[rows, best_j] if m else np.full(n, np.nan),
             worth,
             best_source,
             block,
@@ -460,9 +477,8 @@ class NextBestActionPolicy:
             np.nan_to_num(floats(scores["expected_order_value"]), nan=0.0), 0.0
         )
         gone = 1.0 - np.clip(np.nan_to_num(floats(scores["p_alive"]), nan=1.0), 0.0, 1.0)
-        worth = self.margin * order_value + gone * np.nan_to_num(
-            floats(scores["value_if_retained"]), nan=0.0
-        )
+        revived = gone * np.nan_to_num(floats(scores["value_if_retained"]), nan=0.0)
+        worth = self.margin * order_value + revived
         p_buy = np.clip(1.0 - np.nan_to_num(floats(scores["churn_probability"]), nan=0.0), 0.0, 1.0)
         recency = floats(scores["recency_days"])
         segment_codes, segments = pd.factorize(_strings(scores["segment"]))
@@ -474,6 +490,7 @@ class NextBestActionPolicy:
         value = np.full((n, m), -np.inf)
         cost = np.zeros((n, m))
         uplift_used = np.zeros((n, m))
+        revenue = np.full((n, m), np.nan)
         block = np.zeros((n, m), dtype=np.int8)
         source = np.empty((n, m), dtype=object)
         for j, a in enumerate(actions):
@@ -485,7 +502,11 @@ class NextBestActionPolicy:
                 source[:, j] = "prior"
             redeem = np.clip(p_buy + u, 0.0, 1.0)
             c = a.unit_cost + a.offer_cost * order_value * redeem
-            v = u * worth - c
+            if REVENUE_PREFIX + a.id in up.columns:
+                revenue[:, j] = up.values(REVENUE_PREFIX + a.id)
+                v = self.margin * revenue[:, j] + u * revived - c
+            else:
+                v = u * worth - c
 
             reason = np.full(n, _HARMFUL if a.id in self.harmful else _OK, dtype=np.int8)
             allowed = np.ones(n, dtype=bool)
@@ -527,6 +548,7 @@ class NextBestActionPolicy:
             source=source,
             worth=worth,
             recency=recency,
+            revenue=revenue,
         )
 
     # -------------------------------------------------------------- internals
@@ -595,6 +617,7 @@ class NextBestActionPolicy:
         best_value: np.ndarray,
         best_cost: np.ndarray,
         best_uplift: np.ndarray,
+        best_revenue: np.ndarray,
         worth: np.ndarray,
         best_source: np.ndarray,
         block: np.ndarray,
@@ -611,13 +634,15 @@ class NextBestActionPolicy:
         out = np.empty(n, dtype=object)
         i = np.flatnonzero(treat)
         out[i] = [
-            f"{g} {d:.0f} days, worth {v:,.0f} if back; {a} expected {u:+.1%} return ({s}); "
-            f"cost {c:.2f}; net {x:+.2f}"
-            for g, d, a, u, v, c, x, s in zip(
+            f"{g} {d:.0f} days, worth {v:,.0f} if back; {a} expected {u:+.1%} return"
+            + ("" if r != r else f" and {r:+.2f} revenue")  # r != r: no learned revenue (NaN)
+            + f" ({s}); cost {c:.2f}; net {x:+.2f}"
+            for g, d, a, u, r, v, c, x, s in zip(
                 segment[i].tolist(),
                 np.nan_to_num(recency[i], nan=0.0).tolist(),
                 best_id[i].tolist(),
                 best_uplift[i].tolist(),
+                best_revenue[i].tolist(),
                 worth[i].tolist(),
                 best_cost[i].tolist(),
                 best_value[i].tolist(),

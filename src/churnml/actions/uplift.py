@@ -1,4 +1,4 @@
-"""Uplift per action: how much an action raises a customer's chance to buy.
+"""Uplift per action: how much an action raises a customer's chance to buy, or their spend.
 
 Learned from campaign history with a held-out control group (treated vs
 control), by a meta-learner on LightGBM classifiers (Künzel et al., 2019):
@@ -16,6 +16,13 @@ control), by a meta-learner on LightGBM classifiers (Künzel et al., 2019):
   (``y - mu_c(x)`` on the treated, ``mu_a(x) - y`` on the controls) and blends
   the two by the share of each arm. It helps when one arm is much smaller than
   the other, the usual case for a 10% control group.
+
+The outcome is a conversion by default (``outcome="conversion"``: LightGBM
+classifiers, effects in probability). Where campaigns record what customers spent
+in the response window, ``outcome="revenue"`` learns the incremental revenue with
+the same learners on LightGBM regressions (identity link instead of log-odds), so
+that the policy can value a contact by what it is measured to bring in rather
+than by ``uplift x expected order value``.
 
 Features must describe each customer *as of the campaign's send date*;
 :func:`uplift_training_set` builds them from any point-in-time feature function.
@@ -59,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 #: Name of the column of :meth:`UpliftModel.predict` output saying where the effect comes from.
 SOURCE_COLUMN = "uplift_source"
+#: Prefix of the columns of :func:`uplift_table` that hold incremental revenue.
+REVENUE_PREFIX = "revenue:"
 
 #: Tables with fewer rows are scored by LightGBM on one thread: waking OpenMP
 #: threads costs more than they save on a handful of rows (about five times the
@@ -70,12 +79,15 @@ _FORMAT_VERSION = 1
 
 
 class UpliftModel:
-    """Per-action uplift on purchase probability, learned (T/X-learner) or prior.
+    """Per-action uplift on purchase probability (or revenue), learned (T/X-learner) or prior.
 
     Parameters
     ----------
     learner
         ``"t"`` or ``"x"`` (see the module docstring).
+    outcome
+        ``"conversion"`` (binary ``y``, effects in probability) or ``"revenue"``
+        (non-negative ``y`` such as spend in the response window, effects in money).
     control_label
         Value of ``action`` that marks held-out customers.
     n_estimators, learning_rate, num_leaves, min_child_samples, subsample,
@@ -126,6 +138,7 @@ class UpliftModel:
         self,
         learner: Literal["t", "x"] = "t",
         control_label: str = CONTROL,
+        outcome: Literal["conversion", "revenue"] = "conversion",
         n_estimators: int = 150,
         learning_rate: float = 0.05,
         num_leaves: int = 7,
@@ -141,6 +154,7 @@ class UpliftModel:
     ):
         self.learner = learner
         self.control_label = control_label
+        self.outcome = outcome
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -160,6 +174,7 @@ class UpliftModel:
         return {
             "learner": self.learner,
             "control_label": self.control_label,
+            "outcome": self.outcome,
             "n_estimators": self.n_estimators,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
@@ -287,21 +302,28 @@ class UpliftModel:
         action
             Action id of each row; ``control_label`` marks held-out rows.
         y
-            Binary outcome (converted, visited, ...).
+            Binary outcome (converted, visited, ...), or with ``outcome="revenue"``
+            a non-negative amount (revenue in the response window).
         treated
             Optional: rows where this is false are control whatever ``action`` says
             (the campaigns contract stores the would-be action of control rows).
         """
         if self.learner not in ("t", "x"):
             raise ValueError(f"learner must be 't' or 'x', got {self.learner!r}")
+        if self.outcome not in ("conversion", "revenue"):
+            raise ValueError(f"outcome must be 'conversion' or 'revenue', got {self.outcome!r}")
         if not (len(X) == len(action) == len(y)):
             raise ValueError("X, action and y must have the same length")
         arm = pd.Series(action, dtype=object).astype(str).to_numpy()
         if treated is not None:
             arm = np.where(np.asarray(treated, dtype=bool), arm, self.control_label)
         outcome = np.asarray(y, dtype=float)
-        if not np.isin(outcome, (0.0, 1.0)).all():
+        revenue = self.outcome == "revenue"
+        if revenue and not (np.isfinite(outcome).all() and (outcome >= 0).all()):
+            raise ValueError("y must be finite and non-negative for outcome='revenue'")
+        if not revenue and not np.isin(outcome, (0.0, 1.0)).all():
             raise ValueError("y must be binary (0/1 or booleans)")
+        objective, link = ("regression", _identity) if revenue else ("binary", _sigmoid)
 
         self._learn_categories(X)
         matrix = self._encode(X)
@@ -315,10 +337,10 @@ class UpliftModel:
         self.models_ = {}
         self.trust_ = {}
         self.models_[self.control_label] = self._train(
-            matrix[is_control], outcome[is_control], "binary"
+            matrix[is_control], outcome[is_control], objective
         )
         logit_c = _score(self.models_[self.control_label], matrix, raw=True)
-        mu_c_all = _sigmoid(logit_c)
+        mu_c_all = link(logit_c)
 
         self.actions_ = []
         self.n_treated_ = {}
@@ -340,21 +362,25 @@ class UpliftModel:
             self.n_treated_[a] = n
             self.propensity_[a] = n / (n + self.n_control_)
             self.mean_outcome_[a] = float(outcome[mine].mean())
-            # The action's model starts from the control model's log-odds plus the
-            # action's average shift (solved exactly, so the average effect is learned
-            # even when the regularised effect trees find no split); trees add how the
-            # shift varies between customers.
-            self.offsets_[a] = _average_shift(logit_c[mine], outcome[mine])
+            # The action's model starts from the control model's log-odds (or amount)
+            # plus the action's average shift (solved exactly, so the average effect is
+            # learned even when the regularised effect trees find no split); trees add
+            # how the shift varies between customers.
+            self.offsets_[a] = (
+                float((outcome[mine] - logit_c[mine]).mean())
+                if revenue
+                else _average_shift(logit_c[mine], outcome[mine])
+            )
             self.models_[a] = self._train(
                 matrix[mine],
                 outcome[mine],
-                "binary",
+                objective,
                 effect=True,
                 init_score=logit_c[mine] + self.offsets_[a],
             )
             if self.learner == "x":
                 shift = self.offsets_[a] + _score(self.models_[a], matrix[is_control], raw=True)
-                mu_a_control = _sigmoid(logit_c[is_control] + shift)
+                mu_a_control = link(logit_c[is_control] + shift)
                 d1 = outcome[mine] - mu_c_all[mine]
                 d0 = mu_a_control - outcome[is_control]
                 self.models_[f"tau1:{a}"] = self._train(matrix[mine], d1, "regression", effect=True)
@@ -373,8 +399,8 @@ class UpliftModel:
         Returns
         -------
         pandas.DataFrame
-            One float column per action (increase in outcome probability if the
-            action is taken rather than nothing) and ``uplift_source``
+            One float column per action (increase in outcome probability, or in
+            revenue, if the action is taken rather than nothing) and ``uplift_source``
             (``"learned"`` or ``"prior"``), with the index of ``X``. Once the
             model has been checked (``trust_``), actions whose effect was not
             shown on the hold-out have no column: the policy uses their prior.
@@ -399,9 +425,10 @@ class UpliftModel:
             return pd.DataFrame({**priors, SOURCE_COLUMN: "prior"}, index=X.index)
         matrix = self._encode(X)
         cols: dict[str, np.ndarray] = {}
+        link = _identity if self.outcome == "revenue" else _sigmoid
         if self.learner != "x" and actions:  # the X-learner's effects need no control model
             logit_c = _score(self.models_[self.control_label], matrix, raw=True)
-            mu_c = _sigmoid(logit_c)
+            mu_c = link(logit_c)
         for a in actions:
             if self.learner == "x":
                 g = self.propensity_[a]
@@ -410,7 +437,7 @@ class UpliftModel:
                 cols[a] = g * tau0 + (1.0 - g) * tau1
             else:
                 shift = self.offsets_.get(a, 0.0) + _score(self.models_[a], matrix, raw=True)
-                cols[a] = _sigmoid(logit_c + shift) - mu_c
+                cols[a] = link(logit_c + shift) - mu_c
         return pd.DataFrame({**cols, SOURCE_COLUMN: "learned"}, index=X.index)
 
     # ------------------------------------------------------------------ trust
@@ -529,8 +556,24 @@ def _score(booster: lgb.Booster, matrix: np.ndarray, raw: bool = False) -> np.nd
     return np.asarray(booster.predict(matrix, raw_score=raw, **threads), dtype=np.float64)
 
 
+def _identity(z: np.ndarray) -> np.ndarray:
+    return z
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+
+
+def uplift_table(
+    conversion: UpliftModel, revenue: UpliftModel | None, X: pd.DataFrame
+) -> pd.DataFrame:
+    """What the policy reads: each action's conversion uplift and, where a revenue
+    model has a trusted effect for it, its incremental revenue as ``revenue:<action>``."""
+    table = conversion.predict(X)
+    if revenue is None or getattr(revenue, "source_", None) != "learned":
+        return table
+    spend = revenue.predict(X).drop(columns=SOURCE_COLUMN)
+    return table.join(spend.add_prefix(REVENUE_PREFIX)) if len(spend.columns) else table
 
 
 def training_order(campaigns: pd.DataFrame) -> pd.DataFrame:

@@ -47,7 +47,7 @@ from scipy import stats
 
 from churnml.actions.catalogue import CONTROL, NO_ACTION, ActionCatalogue, load_catalogue
 from churnml.actions.policy import POLICY_INPUT_COLUMNS, ContactOptions, NextBestActionPolicy
-from churnml.actions.uplift import UpliftModel, training_order
+from churnml.actions.uplift import UpliftModel, training_order, uplift_table
 from churnml.config import Config
 from churnml.data.contract import CONSENT_COLUMNS, InputTables
 from churnml.segments import ValueTiers, assign_segments
@@ -250,11 +250,15 @@ def evaluate_rules(
 
 
 def campaign_policy(
-    catalogue: ActionCatalogue, config: Config, model: UpliftModel, n_contacts: int | None
+    catalogue: ActionCatalogue,
+    config: Config,
+    model: UpliftModel,
+    n_contacts: int | None,
+    revenue_model: UpliftModel | None = None,
 ) -> NextBestActionPolicy:
     """The trained policy without a control group (every chosen contact counts), at most ``n_contacts``."""
     cfg = config.policy.model_copy(update={"control_share": 0.0, "max_contacts": n_contacts})
-    return NextBestActionPolicy.for_model(catalogue, cfg, model, config.ltv.margin)
+    return NextBestActionPolicy.for_model(catalogue, cfg, model, config.ltv.margin, revenue_model)
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,7 @@ def evaluate_policy_offline(
     n_contacts: int | None = None,
     confidence: float = 0.95,
     seed: int = 0,
+    revenue_model: UpliftModel | None = None,
 ) -> OfflineEvaluation:
     """Estimate what the policy, and the three baseline rules, would have caused in past campaigns.
 
@@ -286,6 +291,8 @@ def evaluate_policy_offline(
     model
         The uplift model trained by :func:`churnml.pipeline.fit_uplift` on the
         *other* campaign customers (the split is recomputed here from the same hash).
+    revenue_model
+        Its incremental-revenue model, when the run learned one (same split).
     n_contacts
         Campaign size per send date (``None``: every contact of positive value).
     """
@@ -296,7 +303,7 @@ def evaluate_policy_offline(
     held = observed.loc[is_held].reset_index(drop=True)
     train = observed.loc[~is_held].reset_index(drop=True)
     catalogue = load_catalogue(config.policy.actions_path)
-    policy = campaign_policy(catalogue, config, model, n_contacts)
+    policy = campaign_policy(catalogue, config, model, n_contacts, revenue_model)
     choices = {rule: np.full(len(held), NO_ACTION, dtype=object) for rule in RULES}
     days = pd.to_datetime(held["sent_date"]).dt.normalize()
     for day in days.unique():
@@ -307,7 +314,7 @@ def evaluate_policy_offline(
         known = np.isin(ids, inputs.index)
         inputs = inputs.loc[ids[known]]
         scores = policy_scores(inputs, config)
-        uplift = model.predict(inputs).reset_index(drop=True)
+        uplift = uplift_table(model, revenue_model, inputs).reset_index(drop=True)
         decided = policy.decide(scores, uplift, tables.campaigns, pd.Timestamp(day))
         options = policy.options(scores, uplift, tables.campaigns, pd.Timestamp(day))
         day_choices = rule_choices(
@@ -347,7 +354,9 @@ def write_campaign_views(
         metrics["audience_expected_conversions"] = float(last["expected_incremental_conversions"])
         metrics["audience_expected_value"] = float(last["expected_incremental_value"])
     if bundle.uplift.source_ == "learned" and len(observed_campaigns_of(tables, as_of)):
-        report = evaluate_policy_offline(tables, config, as_of, bundle.uplift).report
+        report = evaluate_policy_offline(
+            tables, config, as_of, bundle.uplift, revenue_model=bundle.revenue_uplift
+        ).report
         report.to_csv(folder / "policy_evaluation.csv", index=False)
         for r in report.itertuples():
             key = f"ope_{r.rule}_{r.outcome}_{r.estimator}"

@@ -37,7 +37,7 @@ import pandas as pd
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue, load_catalogue
 from churnml.actions.history import contact_summary
 from churnml.actions.policy import ContactOptions, NextBestActionPolicy
-from churnml.actions.uplift import UpliftModel
+from churnml.actions.uplift import UpliftModel, uplift_table
 from churnml.config import Config
 from churnml.data.contract import validate_tables
 from churnml.datasets.simulator import SimulatedData
@@ -61,6 +61,7 @@ class PolicyStudy:
     scores: pd.DataFrame
     uplift: pd.DataFrame
     uplift_model: UpliftModel
+    revenue_model: UpliftModel | None
     catalogue: ActionCatalogue
     config: Config
     campaigns: pd.DataFrame | None
@@ -71,7 +72,9 @@ class PolicyStudy:
 
     def policy(self, n_contacts: int | None) -> NextBestActionPolicy:
         """The policy under test, without a control group, limited to ``n_contacts``."""
-        return campaign_policy(self.catalogue, self.config, self.uplift_model, n_contacts)
+        return campaign_policy(
+            self.catalogue, self.config, self.uplift_model, n_contacts, self.revenue_model
+        )
 
     def compare(self, n_contacts: int, seed: int = 0) -> pd.DataFrame:
         """True value of each strategy at the number of contacts the policy makes (<= N).
@@ -150,10 +153,11 @@ def prepare_study(sim: SimulatedData, config: Config | None = None) -> PolicyStu
     )
     inputs = model_inputs(tables, as_of, ltv, cfg.time.horizon_days, cfg.time.churn_window_days)
     scores = policy_scores(inputs, cfg)
-    model, _ = fit_uplift(tables, cfg, as_of)
-    uplift = model.predict(inputs).reset_index(drop=True)
+    fit = fit_uplift(tables, cfg, as_of)
+    model = fit.conversion
+    uplift = uplift_table(model, fit.revenue, inputs).reset_index(drop=True)
     catalogue = load_catalogue(cfg.policy.actions_path)
-    policy = campaign_policy(catalogue, cfg, model, None)
+    policy = campaign_policy(catalogue, cfg, model, None, fit.revenue)
     options = policy.options(scores, uplift, tables.campaigns, as_of)
     truth = sim.truth.set_index("customer_id").loc[scores["customer_id"]]
     margin = float(cfg.ltv.margin)
@@ -167,6 +171,7 @@ def prepare_study(sim: SimulatedData, config: Config | None = None) -> PolicyStu
         scores=scores,
         uplift=uplift,
         uplift_model=model,
+        revenue_model=fit.revenue,
         catalogue=catalogue,
         config=cfg,
         campaigns=tables.campaigns,

@@ -10,6 +10,7 @@ churn_booster.txt    the LightGBM booster in its native text format
 churn.json           feature list, calibrator numbers, reason-code settings
 value_tiers.json     CLV thresholds of the value tiers
 uplift.json          uplift models (native LightGBM text inside) or priors
+uplift_revenue.json  incremental-revenue uplift models, when campaigns record revenue
 actions.yaml         the action catalogue the policy used
 ===================  ==========================================================
 
@@ -56,6 +57,8 @@ class ModelBundle:
     metrics: dict[str, float] = field(default_factory=dict)
     model_name: str = "churnml"
     model_version: str = "unregistered"
+    #: Incremental revenue per action (``UpliftModel(outcome="revenue")``), when learned.
+    revenue_uplift: UpliftModel | None = None
 
     @property
     def budget(self) -> Budget:
@@ -93,6 +96,8 @@ class ModelBundle:
         _write_json(d / "churn.json", churn)
         _write_json(d / "value_tiers.json", self.value_tiers.to_dict())
         _write_json(d / "uplift.json", self.uplift.to_dict())
+        if self.revenue_uplift is not None:
+            _write_json(d / "uplift_revenue.json", self.revenue_uplift.to_dict())
         (d / "actions.yaml").write_text(yaml.safe_dump(self.catalogue.to_dict(), sort_keys=False))
         return d
 
@@ -111,6 +116,7 @@ class ModelBundle:
             )
         churn = _read_json(d / "churn.json")
         churn["booster"] = (d / "churn_booster.txt").read_text()
+        revenue = d / "uplift_revenue.json"
         return cls(
             ltv=LTVModel.from_dict(_read_json(d / "ltv.json")),
             churn=ChurnModel.from_dict(churn),
@@ -123,6 +129,7 @@ class ModelBundle:
             metrics=manifest.get("metrics", {}),
             model_name=manifest.get("model_name", "churnml"),
             model_version=model_version,
+            revenue_uplift=UpliftModel.from_dict(_read_json(revenue)) if revenue.exists() else None,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -138,6 +145,7 @@ class ModelBundle:
             "bgnbd_params": self.ltv.bgnbd_params_,
             "gamma_gamma_params": self.ltv.gamma_gamma_params_,
             "uplift_source": self.uplift.source_,
+            "uplift_outcome": "converted+revenue" if self.revenue_uplift else "converted",
             "actions": self.catalogue.ids,
             "metrics": self.metrics,
         }

@@ -33,6 +33,7 @@ import pandas as pd
 
 from churnml.actions.control import assign_control
 from churnml.actions.policy import POLICY_INPUT_COLUMNS, ContactOptions, NextBestActionPolicy
+from churnml.actions.uplift import uplift_table
 from churnml.data.contract import InputTables
 from churnml.frames import number_matrix
 from churnml.models.inputs import model_inputs
@@ -73,7 +74,11 @@ class Scorer:
     def __init__(self, bundle: ModelBundle):
         self.bundle = bundle
         self.policy = NextBestActionPolicy.for_model(
-            bundle.catalogue, bundle.config.policy, bundle.uplift, bundle.config.ltv.margin
+            bundle.catalogue,
+            bundle.config.policy,
+            bundle.uplift,
+            bundle.config.ltv.margin,
+            bundle.revenue_uplift,
         )
 
     def score(self, tables: InputTables, as_of: pd.Timestamp | str) -> pd.DataFrame:
@@ -130,7 +135,7 @@ class Scorer:
         }
         scores = pd.DataFrame(columns, copy=False)
         scores["segment"] = assign_segments(scores, b.config.segments).to_numpy()
-        uplift = b.uplift.predict(inputs).reset_index(drop=True)
+        uplift = uplift_table(b.uplift, b.revenue_uplift, inputs).reset_index(drop=True)
         return read, scores, uplift
 
     def _score(self, tables: InputTables, cutoff: pd.Timestamp) -> dict[str, np.ndarray]:
