@@ -12,12 +12,12 @@ import pytest
 
 from churnml.actions.audience import AUDIENCE_COLUMNS, audience_curve, audience_table
 from churnml.actions.control import assign_control
+from churnml.actions.fitting import fit_uplift
 from churnml.config import Config
 from churnml.data.contract import validate_tables
 from churnml.datasets.simulator import SimulatedData, SimulationParams, simulate
 from churnml.evaluation.policy import RULES, OfflineEvaluation, evaluate_policy_offline
 from churnml.evaluation.policy_study import prepare_study
-from churnml.pipeline import fit_uplift
 
 
 @pytest.fixture(scope="module")

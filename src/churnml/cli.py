@@ -429,9 +429,10 @@ def evaluate_policy(
     with 95% intervals of the incremental conversions and revenue of the policy,
     "contact everyone", "top churn risk" and "random" at the same number of contacts.
     """
+    from churnml.actions.fitting import fit_uplift
     from churnml.data import load_tables
     from churnml.evaluation.policy import evaluate_policy_offline
-    from churnml.pipeline import fit_uplift, resolve_as_of
+    from churnml.pipeline import resolve_as_of
 
     cfg = _config(config, time={"as_of": as_of.date() if as_of else None})
     tables = load_tables(transactions, customers, events, campaigns)

@@ -2,7 +2,7 @@
 
 A past win-back campaign randomised, for each customer, among the actions the
 customer could receive (those whose channel they consented to) and a control
-share held out. Its *held-out* customers (:func:`churnml.pipeline.uplift_holdout`:
+share held out. Its *held-out* customers (:func:`churnml.actions.fitting.uplift_holdout`:
 never seen by the uplift model) therefore tell, without a new campaign, what any
 targeting rule would have caused: described as they were on the send date, each
 gets the rule's choice ``pi(x)`` (an action or nothing), and the logged arm ``A``
@@ -46,6 +46,7 @@ import pandas as pd
 from scipy import stats
 
 from churnml.actions.catalogue import CONTROL, NO_ACTION, ActionCatalogue, load_catalogue
+from churnml.actions.fitting import inputs_at, observed_campaigns, uplift_holdout
 from churnml.actions.policy import POLICY_INPUT_COLUMNS, ContactOptions, NextBestActionPolicy
 from churnml.actions.uplift import UpliftModel, training_order, uplift_table
 from churnml.config import Config
@@ -289,15 +290,13 @@ def evaluate_policy_offline(
     config
         The training configuration (catalogue, policy settings, LTV, seed).
     model
-        The uplift model trained by :func:`churnml.pipeline.fit_uplift` on the
+        The uplift model trained by :func:`churnml.actions.fitting.fit_uplift` on the
         *other* campaign customers (the split is recomputed here from the same hash).
     revenue_model
         Its incremental-revenue model, when the run learned one (same split).
     n_contacts
         Campaign size per send date (``None``: every contact of positive value).
     """
-    from churnml.pipeline import _inputs_at, observed_campaigns, uplift_holdout
-
     observed = training_order(observed_campaigns(tables, as_of))
     is_held = uplift_holdout(observed["customer_id"], config)
     held = observed.loc[is_held].reset_index(drop=True)
@@ -308,7 +307,7 @@ def evaluate_policy_offline(
     days = pd.to_datetime(held["sent_date"]).dt.normalize()
     for day in days.unique():
         rows = np.flatnonzero((days == day).to_numpy())
-        inputs = _inputs_at(tables, config, pd.Timestamp(day))
+        inputs = inputs_at(tables, config, pd.Timestamp(day))
         ids = held["customer_id"].astype(str).to_numpy()[rows]
         inputs.index = inputs.index.astype(str)
         known = np.isin(ids, inputs.index)
@@ -353,7 +352,7 @@ def write_campaign_views(
         metrics["audience_positive_contacts"] = float(last["contacts"])
         metrics["audience_expected_conversions"] = float(last["expected_incremental_conversions"])
         metrics["audience_expected_value"] = float(last["expected_incremental_value"])
-    if bundle.uplift.source_ == "learned" and len(observed_campaigns_of(tables, as_of)):
+    if bundle.uplift.source_ == "learned" and len(observed_campaigns(tables, as_of)):
         report = evaluate_policy_offline(
             tables, config, as_of, bundle.uplift, revenue_model=bundle.revenue_uplift
         ).report
@@ -362,10 +361,3 @@ def write_campaign_views(
             key = f"ope_{r.rule}_{r.outcome}_{r.estimator}"
             metrics.update({key: r.estimate, f"{key}_low": r.low, f"{key}_high": r.high})
     return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
-
-
-def observed_campaigns_of(tables: InputTables, as_of: pd.Timestamp) -> pd.DataFrame:
-    """:func:`churnml.pipeline.observed_campaigns` (imported late: the pipeline imports MLflow)."""
-    from churnml.pipeline import observed_campaigns
-
-    return observed_campaigns(tables, as_of)

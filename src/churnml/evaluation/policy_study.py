@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue, load_catalogue
+from churnml.actions.fitting import fit_uplift  # the training step itself, not a copy of it
 from churnml.actions.history import contact_summary
 from churnml.actions.policy import ContactOptions, NextBestActionPolicy
 from churnml.actions.uplift import UpliftModel, uplift_table
@@ -142,7 +143,6 @@ class PolicyStudy:
 
 def prepare_study(sim: SimulatedData, config: Config | None = None) -> PolicyStudy:
     """Train the LTV and uplift models on what the shop knew at ``sim.as_of``; align the truth."""
-    from churnml.pipeline import fit_uplift  # the training step itself, not a copy of it
 
     cfg = config if config is not None else Config()
     known = sim.history()

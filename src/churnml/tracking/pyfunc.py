@@ -60,12 +60,14 @@ class ChurnmlPyfunc(PythonModel):
         return self.scorer.score(tables, as_of)
 
 
+#: The "models from code" file MLflow runs on load; not imported here (it imports this module).
+ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
+
+
 def log_bundle(
     bundle: ModelBundle, example_transactions: pd.DataFrame, name: str = "model"
 ) -> ModelInfo:
     """Log ``bundle`` as a pyfunc model of the active run, with signature and input example."""
-    from churnml.tracking import pyfunc_entry
-
     example = example_transactions.copy()
     example["order_date"] = pd.to_datetime(example["order_date"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
     example["customer_id"] = example["customer_id"].astype(str)
@@ -75,7 +77,7 @@ def log_bundle(
         path = bundle.save(Path(tmp) / "bundle")
         return mlflow.pyfunc.log_model(
             name=name,
-            python_model=str(Path(pyfunc_entry.__file__)),
+            python_model=str(ENTRY_FILE),
             artifacts={"bundle": str(path)},
             signature=signature,
             input_example=example,
