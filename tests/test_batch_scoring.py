@@ -19,34 +19,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from churnml.data.contract import CONSENT_COLUMNS, validate_tables
+from churnml.data.readers import InputSource
 from churnml.datasets import simulate
 from churnml.errors import DataValidationError
-from churnml.scoring.batch import (
-    BatchSummary,
-    InputSource,
-    bucket_of,
-    clean_stale_spills,
-    score_files,
-    score_tables,
-)
+from churnml.scoring.batch import BatchSummary, score_files, score_tables
 from churnml.scoring.bundle import ModelBundle
+from churnml.scoring.output import FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+from churnml.scoring.spill import bucket_of, clean_stale_spills
 
 AS_OF = "2025-01-01"
 TABLES = ("transactions", "customers", "events", "campaigns")
-FLOATS = [
-    "p_alive",
-    "expected_purchases",
-    "p_no_purchase",
-    "expected_order_value",
-    "clv",
-    "expected_days_to_next_purchase",
-    "value_if_retained",
-    "churn_probability",
-    "expected_incremental_value",
-    "intended_value",
-    "intended_cost",
-]
+FLOATS = FLOAT_OUTPUTS
 
 
 def assert_same_scores(got: pd.DataFrame, want: pd.DataFrame) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import MetaData, Table, create_engine, inspect, text
 
 from churnml.errors import ChurnmlError
-from churnml.scoring.batch import FLOAT_OUTPUTS
+from churnml.scoring.output import FLOAT_OUTPUTS
 from churnml.scoring.publish import (
     DEFAULT_TABLE,
     default_url,

@@ -23,7 +23,7 @@ import pytest
 
 from churnml.data.contract import CONSENT_COLUMNS, validate_tables
 from churnml.datasets import simulate
-from churnml.scoring.batch import FLOAT_OUTPUTS
+from churnml.scoring.output import FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
 from churnml.serving.process import ServerProcess, start_server
 from churnml.serving.requests import payload_from_tables

@@ -19,7 +19,8 @@ import pytest
 
 from churnml.datasets import simulate
 from churnml.errors import DataValidationError
-from churnml.scoring.batch import FLOAT_OUTPUTS, score_files
+from churnml.scoring.batch import score_files
+from churnml.scoring.output import FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS
 
 pytestmark = pytest.mark.spark

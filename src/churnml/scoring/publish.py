@@ -45,7 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from churnml.data.io import table_format
 from churnml.errors import ChurnmlError
-from churnml.scoring.batch import BOOL_OUTPUTS, FLOAT_OUTPUTS
+from churnml.scoring.output import BOOL_OUTPUTS, FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS
 
 DEFAULT_TABLE = "customer_scores"

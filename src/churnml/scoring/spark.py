@@ -56,19 +56,17 @@ from churnml.actions.budget import (
 )
 from churnml.actions.catalogue import NO_ACTION
 from churnml.data.contract import InputTables
-from churnml.errors import ChurnmlError, DataValidationError, Problem
-from churnml.scoring.batch import (
-    BOOL_OUTPUTS,
-    DEFAULT_CHUNK_CUSTOMERS,
-    FLOAT_OUTPUTS,
+from churnml.data.readers import (
     TABLES,
-    BatchSummary,
     ProblemLog,
     parse_csv_frame,
     schema_problems,
     validator_for,
 )
+from churnml.errors import ChurnmlError, DataValidationError, Problem
+from churnml.scoring.batch import DEFAULT_CHUNK_CUSTOMERS, BatchSummary
 from churnml.scoring.bundle import ModelBundle
+from churnml.scoring.output import BOOL_OUTPUTS, FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
 from churnml.system import reraise_interruption
 
