@@ -31,7 +31,8 @@ from churnml.evaluation.ltv_diagnostics import (
     holdout_metrics,
     write_ltv_diagnostics,
 )
-from churnml.models.ltv import LTVModel, _fitter_classes, discounted_expected_purchases
+from churnml.models.ltv import LTVModel, discounted_expected_purchases
+from churnml.models.ltv_fitting import fitter_classes
 
 HOLDOUT_DAYS = (CDNOW_END - CDNOW_CALIBRATION_END).days  # 273 = 39 weeks
 
@@ -169,7 +170,7 @@ def test_fitters_reproduce_stock_lifetimes(model_and_rfm: tuple[LTVModel, pd.Dat
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
     model, rfm = model_and_rfm
-    fast_bg, fast_gg = _fitter_classes()
+    fast_bg, fast_gg = fitter_classes()
     f = rfm["frequency"].to_numpy()
     bg_args = (f, rfm["recency"].to_numpy() / 39, rfm["T"].to_numpy() / 39, np.ones(len(f)), 0.01)
     rep = rfm[rfm["frequency"] > 0]
