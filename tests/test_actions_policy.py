@@ -743,15 +743,41 @@ def test_uplift_encodes_plain_numbers_like_to_numeric(
 
 
 def test_importing_the_policy_does_not_load_scipy_matplotlib_or_lightgbm() -> None:
-    """The HTTP service imports the policy; lift and Qini plots load SciPy and Matplotlib."""
+    """The HTTP service imports the policy; lift and Qini plots load SciPy and Matplotlib.
+
+    The uplift model is a scikit-learn estimator (scikit-learn loads SciPy) but loads
+    LightGBM only when it fits or predicts.
+    """
     code = (
         "import sys\n"
         "import churnml.actions as actions\n"
-        "from churnml.actions import NextBestActionPolicy, UpliftModel, default_catalogue\n"
+        "from churnml.actions import NextBestActionPolicy, default_catalogue\n"
         "heavy = [m for m in ('scipy.stats', 'matplotlib', 'lightgbm') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from churnml.actions import UpliftModel\n"
+        "heavy = [m for m in ('matplotlib', 'lightgbm') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "missing = [n for n in actions.__all__ if getattr(actions, n, None) is None]\n"
         "assert not missing, missing\n"
         "assert set(actions.__all__) <= set(dir(actions))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_every_estimator_follows_the_scikit_learn_parameter_contract() -> None:
+    """One base for LTV, churn and uplift: get_params, set_params and clone work alike."""
+    from sklearn.base import clone
+
+    from churnml.models import ChurnModel, LTVModel
+
+    for model, change in (
+        (LTVModel(), {"penalizer_coef": 0.01}),
+        (ChurnModel(), {"n_jobs": 1}),
+        (UpliftModel(outcome="revenue"), {"n_jobs": 2, "learner": "x"}),
+    ):
+        assert model.set_params(**change) is model
+        assert {k: model.get_params()[k] for k in change} == change
+        twin = clone(model)
+        assert twin is not model and twin.get_params() == model.get_params()
+        with pytest.raises(ValueError, match="Invalid parameter"):
+            model.set_params(not_a_parameter=1)

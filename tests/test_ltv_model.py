@@ -537,7 +537,7 @@ def test_estimator_conventions(simulated: pd.DataFrame) -> None:
     assert LTVModel().fit(rfm) is not None
     fitted = LTVModel()
     assert fitted.fit(rfm) is fitted
-    with pytest.raises(ValueError, match="invalid parameter"):
+    with pytest.raises(ValueError, match="Invalid parameter 'nope'"):
         model.set_params(nope=1)
 
 

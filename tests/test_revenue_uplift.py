@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from churnml.actions import UpliftModel
+from churnml.actions.columns import REVENUE_PREFIX
 from churnml.actions.trust import check_uplift
-from churnml.actions.uplift import REVENUE_PREFIX, uplift_table
+from churnml.actions.uplift import uplift_table
 
 TRUE_EFFECT_GONE = 0.2 * 30.0
 

@@ -79,9 +79,9 @@ import pandas as pd
 
 from churnml.actions.budget import Budget, apply_budget, candidates, funded_customers
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
+from churnml.actions.columns import REVENUE_PREFIX, SOURCE_COLUMN
 from churnml.actions.control import assign_control
 from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
-from churnml.actions.uplift import REVENUE_PREFIX, SOURCE_COLUMN
 from churnml.config import LTVConfig, PolicyConfig
 from churnml.data.contract import CONSENT_COLUMNS
 from churnml.frames import floats

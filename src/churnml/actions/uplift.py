@@ -55,8 +55,10 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from churnml.actions.catalogue import CONTROL
+from churnml.actions.columns import REVENUE_PREFIX, SOURCE_COLUMN
 from churnml.frames import is_plain_number, number_matrix
 
 if TYPE_CHECKING:  # imported where used: LightGBM pulls in scikit-learn and SciPy (~0.5 s)
@@ -64,10 +66,6 @@ if TYPE_CHECKING:  # imported where used: LightGBM pulls in scikit-learn and Sci
 
 logger = logging.getLogger(__name__)
 
-#: Name of the column of :meth:`UpliftModel.predict` output saying where the effect comes from.
-SOURCE_COLUMN = "uplift_source"
-#: Prefix of the columns of :func:`uplift_table` that hold incremental revenue.
-REVENUE_PREFIX = "revenue:"
 
 #: Tables with fewer rows are scored by LightGBM on one thread: waking OpenMP
 #: threads costs more than they save on a handful of rows (about five times the
@@ -78,7 +76,7 @@ SINGLE_THREAD_ROWS = 10
 _FORMAT_VERSION = 1
 
 
-class UpliftModel:
+class UpliftModel(BaseEstimator):
     """Per-action uplift on purchase probability (or revenue), learned (T/X-learner) or prior.
 
     Parameters
@@ -167,36 +165,6 @@ class UpliftModel:
         self.min_treated = min_treated
         self.random_state = random_state
         self.n_jobs = n_jobs
-
-    # ------------------------------------------------------------------ params
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor arguments (scikit-learn convention)."""
-        return {
-            "learner": self.learner,
-            "control_label": self.control_label,
-            "outcome": self.outcome,
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "reg_lambda": self.reg_lambda,
-            "effect_num_leaves": self.effect_num_leaves,
-            "effect_min_child_samples": self.effect_min_child_samples,
-            "min_treated": self.min_treated,
-            "random_state": self.random_state,
-            "n_jobs": self.n_jobs,
-        }
-
-    def set_params(self, **params: Any) -> Self:
-        """Set constructor arguments (scikit-learn convention)."""
-        valid = self.get_params()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"unknown parameter {key!r} of UpliftModel")
-            setattr(self, key, value)
-        return self
 
     def _lgb_params(self, objective: str, effect: bool) -> dict[str, Any]:
         return {

@@ -88,6 +88,8 @@ if TYPE_CHECKING:
 
     from churnml.config import LTVConfig
 
+from sklearn.base import BaseEstimator
+
 from churnml.models.ltv_fitting import (
     RFM_COLUMNS,
     bgnbd_unusable,
@@ -171,7 +173,7 @@ class LTVArtifactError(LTVModelError):
 # --------------------------------------------------------------------------------------
 
 
-class LTVModel:
+class LTVModel(BaseEstimator):
     """BG/NBD + Gamma-Gamma customer lifetime value, in the scikit-learn style.
 
     Parameters
@@ -225,33 +227,6 @@ class LTVModel:
         self.margin = margin
         self.annual_discount_rate = annual_discount_rate
         self.compress = compress
-
-    # -- scikit-learn conventions ------------------------------------------------------
-
-    _PARAM_NAMES: tuple[str, ...] = (
-        "time_unit",
-        "penalizer_coef",
-        "gg_penalizer_coef",
-        "margin",
-        "annual_discount_rate",
-        "compress",
-    )
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters, as ``sklearn.base.clone`` expects."""
-        return {k: getattr(self, k) for k in self._PARAM_NAMES}
-
-    def set_params(self, **params: Any) -> LTVModel:
-        """Set hyperparameters; unknown names raise ``ValueError``."""
-        for k, v in params.items():
-            if k not in self._PARAM_NAMES:
-                raise ValueError(f"invalid parameter {k!r} for LTVModel")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"LTVModel({args})"
 
     @classmethod
     def from_config(cls, cfg: LTVConfig) -> LTVModel:
@@ -650,7 +625,7 @@ class LTVModel:
             if not allow_version_mismatch:
                 raise LTVArtifactError(msg + "; refit it or pass allow_version_mismatch=True")
             warnings.warn(msg, UserWarning, stacklevel=2)
-        unknown = set(config) - set(cls._PARAM_NAMES)
+        unknown = set(config) - set(cls._get_param_names())
         if unknown:
             raise LTVArtifactError(f"unknown hyperparameters in LTV model: {sorted(unknown)}")
         model = cls(**config)

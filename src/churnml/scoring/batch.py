@@ -375,10 +375,7 @@ def _worker_scorer(bundle_dir: str, model_version: str, threads: int) -> Scorer:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)  # OpenMP of every booster (uplift models included)
-    bundle = ModelBundle.load(bundle_dir, model_version=model_version)
-    if hasattr(bundle.churn, "n_jobs"):
-        bundle.churn.n_jobs = threads
-    return Scorer(bundle)
+    return Scorer(ModelBundle.load(bundle_dir, model_version=model_version).set_threads(threads))
 
 
 def _worker_score(

@@ -65,6 +65,17 @@ class ModelBundle:
         """The campaign budget of the bundle's policy (money, number of contacts)."""
         return Budget.of(self.config.policy)
 
+    def set_threads(self, threads: int) -> ModelBundle:
+        """Give every LightGBM model ``threads`` threads (``set_params(n_jobs=...)``).
+
+        A batch worker or a server process knows how many cores it may use; the
+        predictions do not change. Returns the bundle.
+        """
+        for part in (self.churn, self.uplift, self.revenue_uplift):
+            if part is not None:
+                part.set_params(n_jobs=threads)
+        return self
+
     def without_budget(self) -> ModelBundle:
         """The bundle with an unlimited campaign budget.
 

@@ -342,9 +342,7 @@ def _tune_for_serving(bundle: ModelBundle) -> None:
     ``OMP_NUM_THREADS``, which :func:`churnml.serving.run.serve_environment` and the
     Bento's environment set to 1.
     """
-    for part in (bundle.churn, bundle.uplift):
-        if hasattr(part, "n_jobs"):
-            part.n_jobs = 1
+    bundle.set_threads(1)
     if os.environ.get("OMP_NUM_THREADS") is None:
         logger.warning(
             "OMP_NUM_THREADS is not set: set it to 1 for the server, small requests "
