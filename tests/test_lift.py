@@ -70,6 +70,13 @@ def test_outcomes_window_refunds_and_planned_contacts_only() -> None:
     assert out.loc["c1", "action"] == "email_reminder"
     with pytest.raises(ValueError, match="sent_date"):
         campaign_outcomes(_contacts(), tx)
+    # `churnml score` output carries its cut-off: the send date, unless one is given
+    scored = _contacts().assign(as_of="2024-06-01")
+    by_as_of = campaign_outcomes(scored, tx, window_days=30).set_index("customer_id")
+    assert (by_as_of["sent_date"] == pd.Timestamp("2024-06-01")).all()
+    assert by_as_of["revenue"].tolist() == out["revenue"].tolist()
+    later = campaign_outcomes(scored, tx, window_days=30, sent_date="2024-06-10")
+    assert (later["sent_date"] == pd.Timestamp("2024-06-10")).all()
 
 
 def test_report_table_markdown_plot_and_history(tmp_path: Path) -> None:

@@ -363,33 +363,31 @@ def score(
     ] = None,
 ) -> None:
     """Batch-score every customer as of a date with a registered model."""
+    from churnml.scoring.engines import ENGINES, score_with_engine
     from churnml.tracking import configure_mlflow
     from churnml.tracking.pyfunc import load_bundle
 
-    if engine not in ("pandas", "spark"):
-        raise ChurnmlError(f"--engine must be pandas or spark, got {engine!r}")
+    if engine not in ENGINES:  # before loading the model
+        raise ChurnmlError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     configure_mlflow()
     bundle = load_bundle(_model_uri(model_uri, model_alias))
     if contacts is not None:
         bundle = dataclasses.replace(
             bundle, config=bundle.config.with_overrides(policy={"max_contacts": contacts})
         )
-    kwargs: dict[str, Any] = {
-        "as_of": as_of,
-        "output": output,
-        "bundle": bundle,
-        "chunk_customers": chunk_customers,
-    }
-    if engine == "spark":
-        from churnml.scoring.spark import score_spark
-
-        summary = score_spark(
-            transactions, customers, events, campaigns, master=spark_master, **kwargs
-        )
-    else:
-        from churnml.scoring.batch import score_files
-
-        summary = score_files(transactions, customers, events, campaigns, workers=workers, **kwargs)
+    summary = score_with_engine(
+        engine,
+        transactions,
+        customers,
+        events,
+        campaigns,
+        as_of=as_of,
+        output=output,
+        bundle=bundle,
+        chunk_customers=chunk_customers,
+        workers=workers,
+        spark_master=spark_master,
+    )
     out.print(
         f"Scored {summary.customers:,} customers as of {summary.as_of} with {summary.model_name} "
         f"v{summary.model_version} ({summary.engine}, {summary.seconds:.1f} s, "
@@ -508,7 +506,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 7,
 ) -> None:
     """The main job on bundled data: simulate, train, register, batch-score, summarise."""
-    from churnml.demo import run_demo, top_at_risk
+    from churnml.demo import campaign_rows, run_demo, segment_rows, top_at_risk_rows
 
     out.rule("[bold]churnml demo")
     out.print(
@@ -521,61 +519,9 @@ def demo(
     out.print(
         f"\nScored {len(s):,} customers as of {result.training.as_of.date()} -> {result.scores_path}"
     )
-    seg = (
-        s.groupby("segment")
-        .agg(
-            customers=("customer_id", "size"),
-            mean_churn=("churn_probability", "mean"),
-            mean_clv=("clv", "mean"),
-        )
-        .reset_index()
-        .sort_values("customers", ascending=False)
-    )
-    out.print(
-        _table(
-            [
-                {
-                    "segment": r.segment,
-                    "customers": int(r.customers),
-                    "mean churn prob.": f"{r.mean_churn:.2f}",
-                    "mean CLV": f"{r.mean_clv:,.0f}",
-                }
-                for r in seg.itertuples()
-            ],
-            title="Segments",
-        )
-    )
-    acts = s.groupby(["next_best_action", "control_group"]).size().rename("customers").reset_index()
-    out.print(
-        _table(
-            [
-                {
-                    "next best action": r.next_best_action,
-                    "control group": "yes" if r.control_group else "no",
-                    "customers": int(r.customers),
-                }
-                for r in acts.itertuples()
-            ],
-            title="Win-back campaign",
-        )
-    )
-    top = top_at_risk(s)
-    out.print(
-        _table(
-            [
-                {
-                    "customer": r.customer_id,
-                    "segment": r.segment,
-                    "tier": r.value_tier,
-                    "churn prob.": f"{r.churn_probability:.2f}",
-                    "CLV": f"{r.clv:,.0f}",
-                    "action": r.next_best_action,
-                }
-                for r in top.itertuples()
-            ],
-            title="Top 10 high-value customers at risk",
-        )
-    )
+    out.print(_table(segment_rows(s), title="Segments"))
+    out.print(_table(campaign_rows(s), title="Win-back campaign"))
+    out.print(_table(top_at_risk_rows(s), title="Top 10 high-value customers at risk"))
     out.print(
         f"Against the simulator's truth: churn AUC {result.truth_auc:.3f} "
         f"(true 90-day churn rate {result.truth_churn_rate:.1%})."
@@ -611,10 +557,6 @@ def lift(
     from churnml.data import read_table, validate_transactions, write_table
 
     plan = read_table(contacts, "contacts")
-    if "sent_date" not in plan.columns and sent_date is None and "as_of" in plan.columns:
-        plan = plan.assign(sent_date=pd.to_datetime(plan["as_of"]))
-    elif "sent_date" in plan.columns:
-        plan = plan.assign(sent_date=pd.to_datetime(plan["sent_date"]))
     tx = validate_transactions(read_table(transactions, "transactions"))
     try:
         report = measure_lift(plan, tx, window_days=window_days, sent_date=sent_date)
@@ -631,23 +573,10 @@ def lift(
         "(use it as --campaigns history for the next training)."
     )
     if log_mlflow:
-        import mlflow
+        from churnml.tracking.lift import log_lift
 
-        from churnml.tracking import configure_mlflow
-
-        configure_mlflow(experiment="churnml-lift")
-        with mlflow.start_run(run_name=f"lift-{campaign_id}") as run:
-            overall = report.to_frame().iloc[0]
-            mlflow.log_metrics(
-                {
-                    k: float(v)
-                    for k, v in overall.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool) and pd.notna(v)
-                }
-            )
-            for path in (out_dir / "lift.csv", out_dir / "lift.md", plot):
-                mlflow.log_artifact(str(path), artifact_path="lift")
-        out.print(f"MLflow run {run.info.run_id} (experiment churnml-lift)")
+        run_id = log_lift(report, [out_dir / "lift.csv", out_dir / "lift.md", plot], campaign_id)
+        out.print(f"MLflow run {run_id} (experiment churnml-lift)")
 
 
 def _not_interrupt_noise(record: logging.LogRecord) -> bool:

@@ -84,3 +84,59 @@ def top_at_risk(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:
         "control_group",
     ]
     return at_risk.nlargest(n, "value_at_risk")[cols]
+
+
+def segment_rows(scores: pd.DataFrame) -> list[dict[str, object]]:
+    """Customers, mean churn probability and mean CLV per segment, largest first."""
+    seg = (
+        scores.groupby("segment")
+        .agg(
+            customers=("customer_id", "size"),
+            mean_churn=("churn_probability", "mean"),
+            mean_clv=("clv", "mean"),
+        )
+        .reset_index()
+        .sort_values("customers", ascending=False)
+    )
+    return [
+        {
+            "segment": r.segment,
+            "customers": int(r.customers),
+            "mean churn prob.": f"{r.mean_churn:.2f}",
+            "mean CLV": f"{r.mean_clv:,.0f}",
+        }
+        for r in seg.itertuples()
+    ]
+
+
+def campaign_rows(scores: pd.DataFrame) -> list[dict[str, object]]:
+    """Customers per next best action, treated and control apart."""
+    acts = (
+        scores.groupby(["next_best_action", "control_group"])
+        .size()
+        .rename("customers")
+        .reset_index()
+    )
+    return [
+        {
+            "next best action": r.next_best_action,
+            "control group": "yes" if r.control_group else "no",
+            "customers": int(r.customers),
+        }
+        for r in acts.itertuples()
+    ]
+
+
+def top_at_risk_rows(scores: pd.DataFrame, n: int = 10) -> list[dict[str, object]]:
+    """:func:`top_at_risk` as rows to print."""
+    return [
+        {
+            "customer": r.customer_id,
+            "segment": r.segment,
+            "tier": r.value_tier,
+            "churn prob.": f"{r.churn_probability:.2f}",
+            "CLV": f"{r.clv:,.0f}",
+            "action": r.next_best_action,
+        }
+        for r in top_at_risk(scores, n).itertuples()
+    ]

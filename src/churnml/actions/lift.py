@@ -96,7 +96,8 @@ def campaign_outcomes(
         A purchase is an order with a positive amount; refunds are neither
         conversions nor (negative) revenue.
     sent_date
-        Send date when ``contacts`` has no ``sent_date`` column.
+        Send date when ``contacts`` has no ``sent_date`` column; without either,
+        the ``as_of`` column of ``churnml score`` output (the scoring cut-off).
 
     Returns
     -------
@@ -123,6 +124,8 @@ def campaign_outcomes(
         dates = pd.to_datetime(contacts["sent_date"]).to_numpy()
     elif sent_date is not None:
         dates = np.full(len(contacts), pd.Timestamp(sent_date).to_datetime64())
+    elif "as_of" in contacts.columns:  # `churnml score` output: scored as of the send date
+        dates = pd.to_datetime(contacts["as_of"]).to_numpy()
     else:
         raise ValueError("give the campaign's sent_date (column of contacts or argument)")
 
