@@ -45,8 +45,7 @@ def _bucket_count(
     so the count is fixed here: from the customers table's rows, or an estimate
     from the first batch of transactions when that is larger (a customers table
     may list only some of the customers). With several workers the count is a
-    multiple of them, so that the last round of buckets keeps every worker busy
-    (21 buckets on 2 workers left one core idle for the last bucket's ~2 s).
+    multiple of them, so that the last round of buckets keeps every worker busy.
     """
     estimate = sources["customers"].count_rows() if "customers" in sources else 0
     tx = sources.get("transactions")
@@ -176,7 +175,7 @@ def _validate_in_workers(
 
     jobs = [(name, part, src) for name, parts in ranges.items() for part, src in enumerate(parts)]
     # Largest first: the last tasks to start are small, so no worker idles while
-    # another finishes a big range (~1 s of 10 at 1M customers on two workers).
+    # another finishes a big range.
     # Parquet row counts are free; a CSV file (one range) is not counted up front.
     jobs.sort(key=lambda job: -job[2].count_rows() if job[2].fmt == "parquet" else 0)
     # A CSV file is one range, whose rows are its total.
