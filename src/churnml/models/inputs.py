@@ -21,21 +21,14 @@ from churnml.features import (
     purchase_history,
     rfm_from_history,
 )
+from churnml.models.ltv import PREDICTION_COLUMNS
 
 if TYPE_CHECKING:
     from churnml.models.ltv import LTVModel
 
 #: Every column of ``LTVModel.predict`` (all of them are kept in the inputs: the scorer
 #: reports them and segments use them).
-LTV_COLUMNS: tuple[str, ...] = (
-    "p_alive",
-    "expected_purchases",
-    "p_no_purchase",
-    "expected_order_value",
-    "clv",
-    "expected_days_to_next_purchase",
-    "value_if_retained",
-)
+LTV_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS
 
 #: LTV outputs the churn model learns from. ``expected_order_value``, ``clv``,
 #: ``expected_days_to_next_purchase`` and ``value_if_retained`` are left out: they are (near-)deterministic

@@ -32,37 +32,30 @@ import numpy as np
 import pandas as pd
 
 from churnml.actions.control import assign_control
-from churnml.actions.policy import POLICY_INPUT_COLUMNS, ContactOptions, NextBestActionPolicy
+from churnml.actions.policy import (
+    DECISION_COLUMNS,
+    POLICY_INPUT_COLUMNS,
+    ContactOptions,
+    NextBestActionPolicy,
+)
 from churnml.actions.uplift import uplift_table
 from churnml.data.contract import InputTables
 from churnml.frames import number_matrix
-from churnml.models.inputs import model_inputs
+from churnml.models.inputs import LTV_COLUMNS, model_inputs
 from churnml.scoring.bundle import ModelBundle
 from churnml.segments import assign_segments
 
+#: Every output column, in order: the LTV model's predictions, the churn model's, the
+#: segments, the policy's decision (without its internal ``expected_cost``), provenance.
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "as_of",
-    "p_alive",
-    "expected_purchases",
-    "p_no_purchase",
-    "expected_order_value",
-    "clv",
-    "expected_days_to_next_purchase",
-    "value_if_retained",
+    *LTV_COLUMNS,
     "churn_probability",
     "churn_reasons",
     "segment",
     "value_tier",
-    "next_best_action",
-    "action_channel",
-    "expected_incremental_value",
-    "control_group",
-    "intended_action",
-    "intended_value",
-    "intended_cost",
-    "action_reason",
-    "uplift_source",
+    *(c for c in DECISION_COLUMNS if c not in ("customer_id", "expected_cost")),
     "model_name",
     "model_version",
 )
