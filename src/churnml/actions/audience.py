@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnml.actions.policy import ContactOptions
+from churnml.actions.options import ContactOptions
 
 #: Columns of :func:`audience_curve`.
 AUDIENCE_COLUMNS: tuple[str, ...] = (

@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -79,9 +78,24 @@ import pandas as pd
 
 from churnml.actions.budget import Budget, apply_budget, candidates, funded_customers
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
-from churnml.actions.columns import REVENUE_PREFIX, SOURCE_COLUMN
+from churnml.actions.columns import REVENUE_PREFIX
 from churnml.actions.control import assign_control
-from churnml.actions.history import SentContacts, _all_strings, _strings, sent_contacts
+from churnml.actions.history import SentContacts, _strings, sent_contacts
+from churnml.actions.options import (
+    BLOCK_CAP,
+    BLOCK_CONSENT,
+    BLOCK_COOLDOWN,
+    BLOCK_HARMFUL,
+    BLOCK_OK,
+    BLOCK_RECENT,
+    BLOCK_SEGMENT,
+    BLOCK_TEXT,
+    BLOCK_UNKNOWN,
+    AlignedUplift,
+    ContactOptions,
+    consent_flags,
+    is_member,
+)
 from churnml.config import LTVConfig, PolicyConfig
 from churnml.data.contract import CONSENT_COLUMNS
 from churnml.frames import floats
@@ -130,126 +144,6 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "action_reason",
     "uplift_source",
 )
-
-_YES = ("true", "t", "yes", "y", "1", "1.0")
-
-# Why an action is ineligible, in the order the checks are reported.
-_OK, _SEGMENT, _CONSENT, _RECENT, _COOLDOWN, _CAP, _UNKNOWN, _HARMFUL = 0, 1, 2, 3, 4, 5, 6, 7
-_BLOCK_TEXT = {
-    _HARMFUL: "measured to hurt",
-    _SEGMENT: "segment/tier",
-    _CONSENT: "no consent",
-    _RECENT: "recent purchase",
-    _COOLDOWN: "cool-down",
-    _CAP: "contact cap",
-    _UNKNOWN: "no uplift estimate",
-}
-
-
-def _consent(values: pd.Series) -> np.ndarray:
-    """Consent flags read strictly: only true booleans or explicit yes-values count.
-
-    A guardrail must not turn the string ``"false"`` (truthy in Python) or a
-    missing value into consent.
-    """
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "b":
-        return values.to_numpy()  # plain booleans cannot be missing
-    if pd.api.types.is_bool_dtype(values):
-        return values.fillna(False).to_numpy(dtype=bool)
-    if pd.api.types.is_numeric_dtype(values):  # 0/1 flags, as the feature builder stores them
-        return values.to_numpy(dtype=float) == 1.0
-    text = values.astype("string").str.strip().str.lower()
-    return text.isin(_YES).fillna(False).to_numpy(dtype=bool)
-
-
-def _member(codes: np.ndarray, uniques: np.ndarray, allowed: Iterable[str]) -> np.ndarray:
-    """Whether each value is in ``allowed``, given ``pd.factorize`` codes and uniques.
-
-    Membership is decided once per distinct value (a handful of segments or
-    tiers), then spread to every customer by their codes.
-    """
-    allowed = frozenset(allowed)
-    lookup = np.fromiter((u in allowed for u in uniques.tolist()), dtype=bool, count=len(uniques))
-    return lookup[codes]
-
-
-class _AlignedUplift:
-    """The uplift table read in the row order of ``scores``, one column at a time.
-
-    Rows are matched by ``customer_id`` when the table has that column (customers
-    without a row get no uplift: NaN and source ``"prior"``), else by position
-    after checking that both tables share their index. Only the columns of
-    catalogue actions are ever converted, and no realigned copy of the table is
-    built.
-    """
-
-    def __init__(self, scores: pd.DataFrame, ids: np.ndarray, uplift: pd.DataFrame | None):
-        self.frame = uplift
-        #: Uplift row of each customer (-1: none), or None when already in scores' order.
-        self.rows: np.ndarray | None = None
-        self.columns: frozenset[object] = frozenset()
-        if uplift is None:
-            return
-        if "customer_id" in uplift.columns:
-            keys = pd.Index(_strings(uplift["customer_id"]))
-            if keys.has_duplicates:
-                raise ValueError("uplift has duplicate customer_id rows")
-            self.rows = keys.get_indexer(ids)
-            self.columns = frozenset(uplift.columns) - {"customer_id"}
-        elif len(uplift) != len(scores) or not uplift.index.equals(scores.index):
-            raise ValueError("uplift must have a customer_id column or the same index as scores")
-        else:
-            self.columns = frozenset(uplift.columns)
-
-    def _align(self, values: np.ndarray, missing: float | str) -> np.ndarray:
-        if self.rows is None:
-            return values
-        # Row -1 (a customer without uplift) picks the ``missing`` appended at the end.
-        return np.append(values, np.array([missing], dtype=values.dtype))[self.rows]
-
-    def values(self, action_id: str) -> np.ndarray:
-        """The action's uplift per customer as floats (text coerced, missing = NaN)."""
-        assert self.frame is not None
-        return self._align(floats(self.frame[action_id]), np.nan)
-
-    def sources(self, n: int) -> np.ndarray:
-        """``uplift_source`` per customer, ``"prior"`` where the table says nothing."""
-        if self.frame is None or SOURCE_COLUMN not in self.columns:
-            return np.full(n, "prior", dtype=object)
-        column = self.frame[SOURCE_COLUMN]
-        # fillna and astype(str) act value by value, so they may run before aligning.
-        values = column.to_numpy()
-        if not _all_strings(values):
-            values = column.fillna("prior").astype(str).to_numpy()
-        return self._align(values, "prior").astype(object)
-
-
-@dataclass(frozen=True, eq=False)
-class ContactOptions:
-    """Every contact action for every customer, as :meth:`NextBestActionPolicy.options` sees it.
-
-    ``value`` is the expected incremental value (``-inf`` where a guardrail blocks
-    the action), ``block`` why it is blocked (0 = eligible), ``uplift`` and
-    ``source`` the effect used and where it comes from, ``revenue`` the learned
-    incremental revenue (NaN where none was learned); rows follow ``scores``,
-    columns ``actions``.
-    """
-
-    customer_ids: np.ndarray
-    actions: list[str]
-    value: np.ndarray
-    cost: np.ndarray
-    uplift: np.ndarray
-    block: np.ndarray
-    source: np.ndarray
-    worth: np.ndarray
-    recency: np.ndarray
-    revenue: np.ndarray
-
-    @property
-    def eligible(self) -> np.ndarray:
-        """``(customers, actions)``: whether each action passes every guardrail."""
-        return np.asarray(self.block == _OK)
 
 
 class NextBestActionPolicy:
@@ -466,7 +360,7 @@ class NextBestActionPolicy:
         cfg = self.config
         n = len(scores)
         ids = _strings(scores["customer_id"])
-        up = _AlignedUplift(scores, ids, uplift)
+        up = AlignedUplift(scores, ids, uplift)
         frame_source = up.sources(n)
         customers = pd.Index(ids)
         if customers.has_duplicates:
@@ -508,32 +402,32 @@ class NextBestActionPolicy:
             else:
                 v = u * worth - c
 
-            reason = np.full(n, _HARMFUL if a.id in self.harmful else _OK, dtype=np.int8)
+            reason = np.full(n, BLOCK_HARMFUL if a.id in self.harmful else BLOCK_OK, dtype=np.int8)
             allowed = np.ones(n, dtype=bool)
             if a.eligible_segments is not None:
-                allowed &= _member(segment_codes, segments, a.eligible_segments)
+                allowed &= is_member(segment_codes, segments, a.eligible_segments)
             if a.eligible_value_tiers is not None:
-                allowed &= _member(tier_codes, tiers, a.eligible_value_tiers)
-            reason[(reason == _OK) & ~allowed] = _SEGMENT
+                allowed &= is_member(tier_codes, tiers, a.eligible_value_tiers)
+            reason[(reason == BLOCK_OK) & ~allowed] = BLOCK_SEGMENT
             consent_col = a.consent_column
             if consent_col is not None and consent_col in scores.columns:
                 if consent_col not in consents:
-                    consents[consent_col] = _consent(scores[consent_col])
+                    consents[consent_col] = consent_flags(scores[consent_col])
                 consent = consents[consent_col]
             else:
                 consent = np.zeros(n, dtype=bool)
-            reason[(reason == _OK) & ~consent] = _CONSENT
+            reason[(reason == BLOCK_OK) & ~consent] = BLOCK_CONSENT
             if a.has_offer:
                 with np.errstate(invalid="ignore"):
                     recent = recency <= cfg.recent_purchase_days
-                reason[(reason == _OK) & recent] = _RECENT
+                reason[(reason == BLOCK_OK) & recent] = BLOCK_RECENT
             if a.id in guards:
                 days, count = guards[a.id]
-                reason[(reason == _OK) & (days < a.cooldown_days)] = _COOLDOWN
+                reason[(reason == BLOCK_OK) & (days < a.cooldown_days)] = BLOCK_COOLDOWN
                 if a.max_contacts is not None:
-                    reason[(reason == _OK) & (count >= a.max_contacts)] = _CAP
-            reason[(reason == _OK) & ~np.isfinite(v)] = _UNKNOWN
-            ok = reason == _OK
+                    reason[(reason == BLOCK_OK) & (count >= a.max_contacts)] = BLOCK_CAP
+            reason[(reason == BLOCK_OK) & ~np.isfinite(v)] = BLOCK_UNKNOWN
+            ok = reason == BLOCK_OK
             value[:, j] = np.where(ok, v, -np.inf)
             cost[:, j] = c
             uplift_used[:, j] = u
@@ -666,11 +560,11 @@ class NextBestActionPolicy:
             # Summarise by the set of blocking reasons; few distinct sets exist.
             codes = block[none_eligible]
             bits = np.zeros(len(codes), dtype=np.int64)
-            for code in _BLOCK_TEXT:
+            for code in BLOCK_TEXT:
                 bits |= np.where((codes == code).any(axis=1), 1 << code, 0)
             text = {
                 b: "no eligible action: "
-                + ", ".join(t for c, t in _BLOCK_TEXT.items() if b & (1 << c))
+                + ", ".join(t for c, t in BLOCK_TEXT.items() if b & (1 << c))
                 for b in np.unique(bits).tolist()
             }
             if not block.shape[1]:

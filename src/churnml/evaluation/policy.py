@@ -47,7 +47,8 @@ from scipy import stats
 
 from churnml.actions.catalogue import CONTROL, NO_ACTION, ActionCatalogue, load_catalogue
 from churnml.actions.fitting import inputs_at, observed_campaigns, uplift_holdout
-from churnml.actions.policy import POLICY_INPUT_COLUMNS, ContactOptions, NextBestActionPolicy
+from churnml.actions.options import ContactOptions
+from churnml.actions.policy import POLICY_INPUT_COLUMNS, NextBestActionPolicy
 from churnml.actions.uplift import UpliftModel, training_order, uplift_table
 from churnml.config import Config
 from churnml.data.contract import CONSENT_COLUMNS, InputTables

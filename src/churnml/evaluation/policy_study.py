@@ -37,7 +37,8 @@ import pandas as pd
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue, load_catalogue
 from churnml.actions.fitting import fit_uplift  # the training step itself, not a copy of it
 from churnml.actions.history import contact_summary
-from churnml.actions.policy import ContactOptions, NextBestActionPolicy
+from churnml.actions.options import ContactOptions
+from churnml.actions.policy import NextBestActionPolicy
 from churnml.actions.uplift import UpliftModel, uplift_table
 from churnml.config import Config
 from churnml.data.contract import validate_tables

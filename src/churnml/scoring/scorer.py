@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from churnml.actions.control import assign_control
+from churnml.actions.options import ContactOptions
 from churnml.actions.policy import (
     DECISION_COLUMNS,
     POLICY_INPUT_COLUMNS,
-    ContactOptions,
     NextBestActionPolicy,
 )
 from churnml.actions.uplift import uplift_table
