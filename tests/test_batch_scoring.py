@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from churnml.data.contract import CONSENT_COLUMNS, validate_tables
+from churnml.data.contract import CONSENT_COLUMNS, InputTables, validate_tables
 from churnml.data.readers import InputSource
 from churnml.datasets import simulate
 from churnml.errors import DataValidationError
@@ -82,10 +82,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def reference(data: dict[str, Any], bundle: ModelBundle) -> pd.DataFrame:
-    """The scorer on the whole validated tables in memory (what HTTP requests run)."""
+def tables(data: dict[str, Any]) -> InputTables:
     sim = data["sim"]
-    tables = validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
+    return validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
+
+
+@pytest.fixture(scope="module")
+def reference(tables: InputTables, bundle: ModelBundle) -> pd.DataFrame:
+    """The scorer on the whole validated tables in memory (what HTTP requests run)."""
     return Scorer(bundle).score(tables, AS_OF)
 
 
@@ -423,14 +427,13 @@ def test_a_campaign_budget_over_buckets_funds_what_one_ranking_in_memory_funds(
     limits: dict[str, float],
     workers: int,
     data: dict[str, Any],
+    tables: InputTables,
     bundle: ModelBundle,
     reference: pd.DataFrame,
     tmp_path: Path,
 ) -> None:
     """Buckets are planned alone; the budget is applied over all of them, as in memory."""
     budgeted = _budgeted(bundle, **limits)
-    sim = data["sim"]
-    tables = validate_tables(sim.transactions, sim.customers, sim.events, sim.campaigns)
     in_memory = Scorer(budgeted).score(tables, AS_OF)
     out = tmp_path / "scores.parquet"
     summary = score_files(

@@ -29,13 +29,12 @@ from churnml.evaluation.churn_report import (
 )
 from churnml.models.churn import ChurnModel, _split
 from churnml.models.inputs import CHURN_FEATURES, LTV_COLUMNS
+from churnml.models.reason_texts import DESCRIPTIONS, describe
 from churnml.models.reasons import (
-    DESCRIPTIONS,
     ReasonCodes,
     _describe_distinct,
     _describe_rows,
     _top_columns,
-    describe,
     top_reasons,
 )
 from churnml.models.training_data import build_training_set, cutoff_rows

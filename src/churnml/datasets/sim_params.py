@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from churnml.data.contract import EVENT_TYPES
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -40,14 +42,7 @@ CAMPAIGN_ACTIONS: dict[str, str] = {
 }
 ORDER_CHANNEL_OF_CONTACT = {"email": 0, "sms": 0, "push": 2}  # index into CHANNELS
 EV_OPEN, EV_CLICK, EV_VISIT, EV_APP, EV_CART, EV_TICKET = range(6)
-EVENT_NAMES: tuple[str, ...] = (
-    "email_open",
-    "email_click",
-    "site_visit",
-    "app_session",
-    "cart_abandon",
-    "support_ticket",
-)
+EVENT_NAMES: tuple[str, ...] = EVENT_TYPES  # the contract's event types, in EV_* order
 SECONDS_PER_DAY = 86_400
 #: Window of the churn label in ``truth`` (the project's default ``churn_window_days``).
 CHURN_WINDOW_DAYS = 90

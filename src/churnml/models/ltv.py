@@ -80,7 +80,6 @@ import numpy as np
 import pandas as pd
 
 from churnml import __version__ as churnml_version
-from churnml.errors import ChurnmlError
 from churnml.features.rfm import days_per_unit, rfm_summary
 
 if TYPE_CHECKING:
@@ -92,8 +91,13 @@ from sklearn.base import BaseEstimator
 
 from churnml.models.ltv_fitting import (
     RFM_COLUMNS,
+    Attempt,
+    LTVArtifactError,
+    LTVFitError,
+    LTVModelError,
     bgnbd_unusable,
     clean,
+    fit_with_retries,
     fitter_classes,
     ladder,
     lifetimes_version,
@@ -154,23 +158,6 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 GG_CORRELATION_THRESHOLD = 0.3
 _FORMAT = "churnml.ltv"
 _FORMAT_VERSION = 1
-
-
-class LTVModelError(ChurnmlError, ValueError):
-    """The LTV model cannot do what was asked (not fitted, bad hyperparameter, ...)."""
-
-
-class LTVFitError(LTVModelError):
-    """Every fitting attempt failed; the message lists what was tried."""
-
-
-class LTVArtifactError(LTVModelError):
-    """A saved model is malformed, was altered, or was written by another version."""
-
-
-# --------------------------------------------------------------------------------------
-# The model
-# --------------------------------------------------------------------------------------
 
 
 class LTVModel(BaseEstimator):
@@ -378,38 +365,27 @@ class LTVModel(BaseEstimator):
         self, x: np.ndarray, tx: np.ndarray, t_: np.ndarray, w: np.ndarray
     ) -> tuple[dict[str, float], dict[str, Any]]:
         fitter_class = fitter_classes()[0]
-        attempts: list[dict[str, Any]] = []
-        for penalizer, tol in ladder(float(self.penalizer_coef), 1e-3):
+
+        def attempt(penalizer: float, tol: float) -> Attempt:
             fitter = fitter_class(penalizer_coef=penalizer)
             error = run_fitter(fitter, x, tx, t_, weights=w, tol=tol)
-            params: dict[str, float] = {}
-            if error is None:
-                params = {k: float(fitter.params_[k]) for k in BGNBD_PARAMS}
-                error = params_ok(params) or bgnbd_unusable(params, x, tx, t_, w)
-            attempts.append({"penalizer_coef": penalizer, "tol": tol, "error": error})
-            if error is None:
-                logger.debug("BG/NBD fit: %s after %d attempt(s)", params, len(attempts))
-                return params, {
-                    "penalizer_coef": penalizer,
-                    "tol": tol,
-                    "retries": len(attempts) - 1,
-                    "attempts": attempts,
-                    "standard_errors": standard_errors(fitter, BGNBD_PARAMS),
-                }
-        raise LTVFitError(
-            "BG/NBD fit failed after "
-            + "; ".join(
-                f"penalizer={a['penalizer_coef']} tol={a['tol']}: {a['error']}" for a in attempts
-            )
-        )
+            if error is not None:
+                return {}, error, {}, None
+            params = {k: float(fitter.params_[k]) for k in BGNBD_PARAMS}
+            error = params_ok(params) or bgnbd_unusable(params, x, tx, t_, w)
+            std = standard_errors(fitter, BGNBD_PARAMS) if error is None else None
+            return params, error, {}, std
+
+        return fit_with_retries("BG/NBD", ladder(float(self.penalizer_coef), 1e-3), attempt)
 
     def _fit_gamma_gamma(
         self, x: np.ndarray, m: np.ndarray, w: np.ndarray
     ) -> tuple[dict[str, float], dict[str, Any]]:
         fitter_class = fitter_classes()[1]
-        attempts: list[dict[str, Any]] = []
         q_constraint = False
-        for penalizer, tol in ladder(float(self.gg_penalizer_coef), 1e-4):
+
+        def attempt(penalizer: float, tol: float) -> Attempt:
+            nonlocal q_constraint
             fitter = fitter_class(penalizer_coef=penalizer)
             error = run_fitter(fitter, x, m, weights=w, tol=tol, q_constraint=q_constraint)
             params: dict[str, float] = {}
@@ -420,29 +396,10 @@ class LTVModel(BaseEstimator):
                     # The population mean p v / (q - 1) needs q > 1: constrain from now on.
                     error = f"q = {params['q']:.4g} <= 1 (infinite population mean spend)"
                     q_constraint = True
-            attempts.append(
-                {
-                    "penalizer_coef": penalizer,
-                    "tol": tol,
-                    "q_constraint": q_constraint,
-                    "error": error,
-                }
-            )
-            if error is None:
-                return params, {
-                    "penalizer_coef": penalizer,
-                    "tol": tol,
-                    "q_constraint": q_constraint,
-                    "retries": len(attempts) - 1,
-                    "attempts": attempts,
-                    "standard_errors": standard_errors(fitter, GAMMA_GAMMA_PARAMS),
-                }
-        raise LTVFitError(
-            "Gamma-Gamma fit failed after "
-            + "; ".join(
-                f"penalizer={a['penalizer_coef']} tol={a['tol']}: {a['error']}" for a in attempts
-            )
-        )
+            std = standard_errors(fitter, GAMMA_GAMMA_PARAMS) if error is None else None
+            return params, error, {"q_constraint": q_constraint}, std
+
+        return fit_with_retries("Gamma-Gamma", ladder(float(self.gg_penalizer_coef), 1e-4), attempt)
 
     # -- prediction --------------------------------------------------------------------
 

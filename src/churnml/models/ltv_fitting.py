@@ -12,21 +12,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 import math
 import warnings
+from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churnml.errors import DataValidationError, Problem
+from churnml.errors import ChurnmlError, DataValidationError, Problem
 from churnml.frames import floats
-
-if TYPE_CHECKING:
-    pass
-
 from churnml.models.ltv_formulas import bgnbd_expected_purchases, bgnbd_log_likelihood
+
+logger = logging.getLogger(__name__)
 
 #: Fitted parameters outside this range are treated as a failed fit (a boundary solution).
 PARAM_RANGE = (1e-8, 1e8)
@@ -278,3 +278,53 @@ def standard_errors(fitter: Any, names: tuple[str, ...]) -> dict[str, float | No
         return {k: clean(float(se[k])) for k in names}
     except Exception:  # singular Hessian: keep the fit, report no errors
         return dict.fromkeys(names)
+
+
+class LTVModelError(ChurnmlError, ValueError):
+    """The LTV model cannot do what was asked (not fitted, bad hyperparameter, ...)."""
+
+
+class LTVFitError(LTVModelError):
+    """Every fitting attempt failed; the message lists what was tried."""
+
+
+class LTVArtifactError(LTVModelError):
+    """A saved model is malformed, was altered, or was written by another version."""
+
+
+# --------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------
+
+
+#: One fitting attempt: parameters, error (None when usable), extra report fields,
+#: standard errors (of a usable fit).
+Attempt = tuple[dict[str, float], "str | None", dict[str, Any], "dict[str, float | None] | None"]
+
+
+def fit_with_retries(
+    label: str,
+    settings: Iterable[tuple[float, float]],
+    attempt: Callable[[float, float], Attempt],
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The first usable attempt along ``settings`` (penalizer, tol), with the fit report."""
+    attempts: list[dict[str, Any]] = []
+    for penalizer, tol in settings:
+        params, error, extra, std = attempt(penalizer, tol)
+        attempts.append({"penalizer_coef": penalizer, "tol": tol, **extra, "error": error})
+        if error is None:
+            logger.debug("%s fit: %s after %d attempt(s)", label, params, len(attempts))
+            return params, {
+                "penalizer_coef": penalizer,
+                "tol": tol,
+                **extra,
+                "retries": len(attempts) - 1,
+                "attempts": attempts,
+                "standard_errors": std,
+            }
+    raise LTVFitError(
+        f"{label} fit failed after "
+        + "; ".join(
+            f"penalizer={a['penalizer_coef']} tol={a['tol']}: {a['error']}" for a in attempts
+        )
+    )
