@@ -1,0 +1,10 @@
+"""The ``churnml`` command line: thin wrappers over the library.
+
+``_app`` holds the typer application and what every command shares; each other
+module registers the commands of one job on it when imported.
+"""
+
+from churnml.cli import campaigns, models, scoring  # noqa: F401  (registers the commands)
+from churnml.cli._app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,5 @@
+"""``python -m churnml.cli``."""
+
+from churnml.cli import main
+
+main()
