@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import MetaData, Table, create_engine, inspect, text
 
+from churnml.database import default_url
 from churnml.errors import ChurnmlError
 from churnml.scoring.output import FLOAT_OUTPUTS
 from churnml.scoring.publish import (
     DEFAULT_TABLE,
-    default_url,
     latest_score,
     publish_file,
     publish_scores,

@@ -421,6 +421,55 @@ def test_unknown_customer_lookup_is_a_json_404_naming_the_id(
     assert missing.json()["detail"][0]["loc"] == ["path", "customer_id"]
 
 
+def test_a_forgotten_customer_gets_404_and_no_action_at_once(
+    client: httpx.Client,
+    server: ServerProcess,
+    published: pd.DataFrame,
+    simulated: Any,
+) -> None:
+    """``churnml forget`` takes effect without a restart: the lookup answers 404 and the
+    decision endpoints answer ``no_action`` (outside the control group)."""
+    from churnml.privacy.forget import forget_customers
+    from churnml.scoring.publish import publish_scores
+
+    url = server.env["CHURNML_SCORES_URL"]
+    # A customer of this test's own: a contacted customer's history under a new id.
+    contacted = published.index[published["next_best_action"] != "no_action"][:20]
+    customer, decision = None, None
+    for source in contacted:
+        candidate = {**_payload(simulated, [source])[0], "customer_id": f"forget-me-{source}"}
+        r = client.post("/next_best_action", json={"as_of": AS_OF, "customers": [candidate]})
+        assert r.status_code == 200, r.text
+        if r.json()["results"][0]["next_best_action"] != "no_action":
+            customer, decision = candidate, r.json()["results"][0]
+            break
+    assert customer is not None and decision is not None
+    cid = customer["customer_id"]
+    row = published.loc[[contacted[0]]].reset_index(drop=True).assign(customer_id=cid)
+    publish_scores(row, url=url)
+    assert client.get(f"/customers/{cid}").status_code == 200
+
+    report = forget_customers([cid], url=url)
+    assert report.rows_deleted == 1
+
+    lookup = client.get(f"/customers/{cid}")
+    assert lookup.status_code == 404 and lookup.json()["error"] == "not_found"
+    body = {"as_of": AS_OF, "customers": [customer]}
+    for endpoint in ("/next_best_action", "/score"):
+        result = client.post(endpoint, json=body).json()["results"][0]
+        assert result["next_best_action"] == "no_action", endpoint
+        assert result["control_group"] is False
+        assert "asked to be forgotten" in result["action_reason"]
+    batch = client.post("/score_batch", json={"customers": [{**customer, "as_of": AS_OF}]})
+    assert batch.json()[0]["result"]["next_best_action"] == "no_action"
+    # Another customer in the same request is decided as before.
+    other = {**customer, "customer_id": f"kept-{cid}"}
+    both = client.post("/next_best_action", json={"as_of": AS_OF, "customers": [customer, other]})
+    kept = both.json()["results"][1]
+    if not kept["control_group"]:
+        assert kept["next_best_action"] == decision["next_best_action"]
+
+
 # ----------------------------------------------------------------------------- bad input
 
 _ORDER = {"order_date": "2024-05-01", "amount": 10.0}

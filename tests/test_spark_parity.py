@@ -154,16 +154,19 @@ def test_spark_bad_input_reports_global_rows_and_writes_nothing(
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
-def test_spark_applies_a_campaign_budget_over_all_groups_as_pandas_does(
+def test_spark_applies_a_campaign_budget_and_the_suppression_list_as_pandas_does(
     spark: Any, inputs: dict[str, Any], trained_model: Any, tmp_path: Path
 ) -> None:
+    """The budget is applied over all groups; the suppression list reaches every executor
+    and pandas worker with the bundle."""
     from churnml.scoring.spark import score_spark
 
     bundle = trained_model.bundle
     policy = bundle.config.policy.model_copy(update={"budget": 4.0, "max_contacts": 20})
+    forgotten = sorted(set(inputs["sim"].transactions["customer_id"].astype(str)))[:7]
     budgeted = dataclasses.replace(
         bundle, config=bundle.config.model_copy(update={"policy": policy})
-    )
+    ).with_suppressed(frozenset(forgotten))
     common = {"as_of": AS_OF, "bundle": budgeted, "chunk_customers": 100}
     score_files(*inputs["paths"], output=tmp_path / "pandas.parquet", progress=False, **common)
     score_spark(*inputs["paths"], output=tmp_path / "spark.parquet", spark=spark, **common)
@@ -173,3 +176,6 @@ def test_spark_applies_a_campaign_budget_over_all_groups_as_pandas_does(
     contacted = (by_spark["next_best_action"] != "no_action").sum()
     assert 0 < contacted <= 20
     assert by_spark["action_reason"].str.startswith("budget exhausted").any()
+    rows = by_spark.set_index("customer_id").loc[forgotten]
+    assert (rows["next_best_action"] == "no_action").all() and not rows["control_group"].any()
+    assert rows["action_reason"].str.contains("asked to be forgotten").all()

@@ -52,6 +52,7 @@ from churnml.models.churn import ChurnModel
 from churnml.models.ltv import LTVModel
 from churnml.models.procedure import ChurnFit, backtest_proba, fit_churn
 from churnml.models.sufficiency import check_history
+from churnml.privacy.suppression import drop_suppressed, load_suppressions
 from churnml.scoring.bundle import ModelBundle
 from churnml.segments import ValueTiers
 from churnml.tracking import (
@@ -64,7 +65,7 @@ from churnml.tracking import (
     promote,
     register_version,
 )
-from churnml.tracking.pyfunc import load_bundle, log_bundle
+from churnml.tracking.pyfunc import example_transactions, load_bundle, log_bundle
 
 #: Days after a send date in which a purchase counts as a campaign response.
 
@@ -201,6 +202,10 @@ def train(
         step("validate")
         if tables is None:
             tables = load_inputs(config)
+        # Customers who asked to be forgotten are not learned from (the ids stay unlogged).
+        suppressed = load_suppressions()
+        forgotten = int(suppressed.mask(tables.transactions["customer_id"].unique()).sum())
+        tables = drop_suppressed(tables, suppressed)
         as_of = resolve_as_of(config, tables)
 
         check = check_history(tables, as_of, config.time)  # refuse early, before any fit
@@ -266,6 +271,7 @@ def train(
                 }
             )
             metrics.update(_rows_metrics(fit))
+            metrics["suppressed_customers_dropped"] = float(forgotten)
             scoring_rfm = rfm_summary(tables.transactions, as_of, config.ltv.time_unit)
             clv = ltv.predict(scoring_rfm, config.time.horizon_days, config.time.churn_window_days)[
                 "clv"
@@ -307,12 +313,8 @@ def train(
                 )
                 mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
                 mlflow.log_artifacts(str(plots), artifact_path="evaluation")
-                example = tables.transactions.loc[
-                    tables.transactions["customer_id"].isin(rows.inputs.index[:3])
-                    & (tables.transactions["order_date"] < as_of),
-                    ["customer_id", "order_date", "amount", "channel"],
-                ]
-                info = log_bundle(bundle, example)
+                channels = tuple(sorted(tables.transactions["channel"].unique().tolist()))[:3]
+                info = log_bundle(bundle, example_transactions(bundle.as_of, channels))
 
                 step("register")
                 version: str | None = None

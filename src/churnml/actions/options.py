@@ -31,8 +31,10 @@ _YES = ("true", "t", "yes", "y", "1", "1.0")
     BLOCK_CAP,
     BLOCK_UNKNOWN,
     BLOCK_HARMFUL,
-) = 0, 1, 2, 3, 4, 5, 6, 7
+    BLOCK_SUPPRESSED,
+) = 0, 1, 2, 3, 4, 5, 6, 7, 8
 BLOCK_TEXT = {
+    BLOCK_SUPPRESSED: "suppressed (asked to be forgotten)",
     BLOCK_HARMFUL: "measured to hurt",
     BLOCK_SEGMENT: "segment/tier",
     BLOCK_CONSENT: "no consent",
@@ -128,7 +130,8 @@ class ContactOptions:
     ``value`` is the expected incremental value (``-inf`` where a guardrail blocks
     the action), ``block`` why it is blocked (0 = eligible), ``uplift`` and
     ``source`` the effect used and where it comes from, ``revenue`` the learned
-    incremental revenue (NaN where none was learned); rows follow ``scores``,
+    incremental revenue (NaN where none was learned), ``suppressed`` the customers
+    on the suppression list (every action blocked); rows follow ``scores``,
     columns ``actions``.
     """
 
@@ -142,6 +145,7 @@ class ContactOptions:
     worth: np.ndarray
     recency: np.ndarray
     revenue: np.ndarray
+    suppressed: np.ndarray
 
     @property
     def eligible(self) -> np.ndarray:

@@ -42,7 +42,9 @@ penalties that a large uplift could outweigh. An action is ineligible when
   ``recent_purchase_days`` days (``recency_days <= recent_purchase_days``);
 - the last contact on its channel was fewer than ``cooldown_days`` days ago;
 - the customer already had ``max_contacts`` contacts on its channel within the
-  last ``cap_window_days`` days.
+  last ``cap_window_days`` days;
+- the customer is on the suppression list (:mod:`churnml.privacy.suppression`):
+  every action, and no place in the control group either.
 
 Only measured effects are trusted. An action whose learned effect did not
 pass the uplift model's hold-out check has no learned column; it runs on its
@@ -70,7 +72,7 @@ budget cut-off, so that a later lift analysis compares like with like.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,6 +91,7 @@ from churnml.actions.options import (
     BLOCK_OK,
     BLOCK_RECENT,
     BLOCK_SEGMENT,
+    BLOCK_SUPPRESSED,
     BLOCK_TEXT,
     BLOCK_UNKNOWN,
     AlignedUplift,
@@ -234,6 +237,7 @@ class NextBestActionPolicy:
         uplift: pd.DataFrame | None = None,
         contact_history: pd.DataFrame | None = None,
         as_of: dt.date | pd.Timestamp | str | None = None,
+        suppressed: Collection[str] = (),
     ) -> pd.DataFrame:
         """One decision per row of ``scores``.
 
@@ -254,6 +258,9 @@ class NextBestActionPolicy:
             or the output of :func:`churnml.actions.history.contact_summary`.
         as_of
             Campaign date; only contacts strictly before it count.
+        suppressed
+            Ids of customers who asked to be forgotten: ``no_action``, never in
+            the control group.
 
         Returns
         -------
@@ -270,7 +277,7 @@ class NextBestActionPolicy:
         done on NumPy arrays taken once from each input column: pandas operations
         cost tens of microseconds each whatever the size of the frame.
         """
-        columns = self.decide_columns(scores, uplift, contact_history, as_of)
+        columns = self.decide_columns(scores, uplift, contact_history, as_of, suppressed)
         # One constructor (it copies the arrays, so nothing shares memory with the inputs).
         return pd.DataFrame(columns, index=scores.index)
 
@@ -280,10 +287,11 @@ class NextBestActionPolicy:
         uplift: pd.DataFrame | None = None,
         contact_history: pd.DataFrame | None = None,
         as_of: dt.date | pd.Timestamp | str | None = None,
+        suppressed: Collection[str] = (),
     ) -> dict[str, np.ndarray]:
         """:meth:`decide` as one array per column (``DECISION_COLUMNS`` order), for the
         scorer, which copies them into its own output without a frame in between."""
-        opt = self.options(scores, uplift, contact_history, as_of)
+        opt = self.options(scores, uplift, contact_history, as_of, suppressed)
         cfg = self.config
         n, ids, recency, worth = len(scores), opt.customer_ids, opt.recency, opt.worth
         actions = self.catalogue.contact_actions
@@ -302,7 +310,7 @@ class NextBestActionPolicy:
         best_cost = cost[rows, best_j] if m else np.zeros(n)
         positive = best_value > 0
 
-        control = assign_control(ids, cfg.campaign_salt, cfg.control_share)
+        control = assign_control(ids, cfg.campaign_salt, cfg.control_share) & ~opt.suppressed
         treat = positive & ~control
         ids_arr = np.array([a.id for a in actions] or [NO_ACTION], dtype=object)
         chan_arr = np.array([a.channel for a in actions] or ["none"], dtype=object)
@@ -349,6 +357,7 @@ class NextBestActionPolicy:
         uplift: pd.DataFrame | None = None,
         contact_history: pd.DataFrame | None = None,
         as_of: dt.date | pd.Timestamp | str | None = None,
+        suppressed: Collection[str] = (),
     ) -> ContactOptions:
         """Every contact action's value, cost and eligibility for every customer.
 
@@ -366,6 +375,11 @@ class NextBestActionPolicy:
         if customers.has_duplicates:
             raise ValueError("scores must have one row per customer_id")
         guards = self._guards(contact_history, as_of, customers)
+        forgotten = (
+            np.asarray(customers.isin(list(suppressed)))
+            if len(suppressed)
+            else np.zeros(n, dtype=bool)
+        )
 
         order_value = np.maximum(
             np.nan_to_num(floats(scores["expected_order_value"]), nan=0.0), 0.0
@@ -403,6 +417,7 @@ class NextBestActionPolicy:
                 v = u * worth - c
 
             reason = np.full(n, BLOCK_HARMFUL if a.id in self.harmful else BLOCK_OK, dtype=np.int8)
+            reason[forgotten] = BLOCK_SUPPRESSED
             allowed = np.ones(n, dtype=bool)
             if a.eligible_segments is not None:
                 allowed &= is_member(segment_codes, segments, a.eligible_segments)
@@ -443,6 +458,7 @@ class NextBestActionPolicy:
             worth=worth,
             recency=recency,
             revenue=revenue,
+            suppressed=forgotten,
         )
 
     # -------------------------------------------------------------- internals

@@ -69,6 +69,7 @@ def score(
     ] = None,
 ) -> None:
     """Batch-score every customer as of a date with a registered model."""
+    from churnml.privacy.suppression import load_suppressions
     from churnml.scoring.engines import ENGINES, score_with_engine
     from churnml.tracking import configure_mlflow
     from churnml.tracking.pyfunc import load_bundle
@@ -77,6 +78,8 @@ def score(
         raise ChurnmlError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     configure_mlflow()
     bundle = load_bundle(_model_uri(model_uri, model_alias))
+    # Customers who asked to be forgotten are never contacted (churnml forget).
+    bundle = bundle.with_suppressed(load_suppressions(publish_url).ids)
     if contacts is not None:
         bundle = dataclasses.replace(
             bundle, config=bundle.config.with_overrides(policy={"max_contacts": contacts})

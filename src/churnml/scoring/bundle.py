@@ -12,6 +12,8 @@ value_tiers.json     CLV thresholds of the value tiers
 uplift.json          uplift models (native LightGBM text inside) or priors
 uplift_revenue.json  incremental-revenue uplift models, when campaigns record revenue
 actions.yaml         the action catalogue the policy used
+suppressed.json      ids on the suppression list, only in the copy a batch job
+                     hands its workers (never in a registered model)
 ===================  ==========================================================
 
 Nothing is pickled: each part can be read, diffed and audited as text.
@@ -59,6 +61,9 @@ class ModelBundle:
     model_version: str = "unregistered"
     #: Incremental revenue per action (``UpliftModel(outcome="revenue")``), when learned.
     revenue_uplift: UpliftModel | None = None
+    #: Customers on the suppression list (:mod:`churnml.privacy.suppression`): the scorer
+    #: gives them ``no_action``. Set per job with :meth:`with_suppressed`, not at training.
+    suppressed: frozenset[str] = frozenset()
 
     @property
     def budget(self) -> Budget:
@@ -86,6 +91,14 @@ class ModelBundle:
         policy = self.config.policy.model_copy(update={"budget": None, "max_contacts": None})
         return replace(self, config=self.config.model_copy(update={"policy": policy}))
 
+    def with_suppressed(self, customer_ids: frozenset[str]) -> ModelBundle:
+        """The bundle whose scorer never contacts ``customer_ids`` (the suppression list).
+
+        Carried by the bundle so that every engine's workers (batch processes,
+        Spark executors) receive it with the model.
+        """
+        return replace(self, suppressed=frozenset(customer_ids))
+
     def save(self, directory: str | Path) -> Path:
         """Write the bundle's files into ``directory`` (created if needed)."""
         d = Path(directory)
@@ -110,6 +123,8 @@ class ModelBundle:
         if self.revenue_uplift is not None:
             _write_json(d / "uplift_revenue.json", self.revenue_uplift.to_dict())
         (d / "actions.yaml").write_text(yaml.safe_dump(self.catalogue.to_dict(), sort_keys=False))
+        if self.suppressed:
+            _write_json(d / "suppressed.json", sorted(self.suppressed))
         return d
 
     @classmethod
@@ -128,6 +143,7 @@ class ModelBundle:
         churn = _read_json(d / "churn.json")
         churn["booster"] = (d / "churn_booster.txt").read_text()
         revenue = d / "uplift_revenue.json"
+        suppressed = d / "suppressed.json"
         return cls(
             ltv=LTVModel.from_dict(_read_json(d / "ltv.json")),
             churn=ChurnModel.from_dict(churn),
@@ -141,6 +157,7 @@ class ModelBundle:
             model_name=manifest.get("model_name", "churnml"),
             model_version=model_version,
             revenue_uplift=UpliftModel.from_dict(_read_json(revenue)) if revenue.exists() else None,
+            suppressed=frozenset(_read_json(suppressed)) if suppressed.exists() else frozenset(),
         )
 
     def describe(self) -> dict[str, Any]:

@@ -16,7 +16,6 @@ file at ``$CHURNML_HOME/scores.db`` unless a URL such as
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -34,9 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
-    event,
     inspect,
     select,
     text,
@@ -44,7 +41,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from churnml.data.io import table_format
+from churnml.database import engine_for, resolve_url, safe_url
 from churnml.errors import ChurnmlError
+from churnml.privacy.suppression import load_suppressions
 from churnml.scoring.output import BOOL_OUTPUTS, FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS
 
@@ -56,37 +55,6 @@ _TEXT_COLUMNS = frozenset(("churn_reasons", "action_reason"))
 _KEY = ("model_name", "model_version", "as_of")
 _REQUIRED = frozenset(("customer_id", *_KEY))
 _INSERT_ROWS = 10_000
-
-
-def default_url() -> str:
-    """``sqlite:///$CHURNML_HOME/scores.db``."""
-    from churnml.tracking import churnml_home
-
-    return f"sqlite:///{churnml_home() / 'scores.db'}"
-
-
-def _resolve(url: str | None) -> str:
-    return url or os.environ.get("CHURNML_SCORES_URL") or default_url()
-
-
-@functools.lru_cache(maxsize=8)
-def _engine(url: str) -> Engine:
-    """One engine (connection pool) per URL, created on first use."""
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers are not blocked by a publish
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-    return engine
 
 
 def scores_table(name: str = DEFAULT_TABLE, metadata: MetaData | None = None) -> Table:
@@ -182,15 +150,17 @@ def publish_scores(
         Rows written.
 
     The rows of every (model_name, model_version, as_of) seen in the input are
-    deleted and the new rows inserted in one transaction.
+    deleted and the new rows inserted in one transaction. Rows of customers on
+    the suppression list (``churnml forget``) are left out.
     """
     chunks: Iterator[pd.DataFrame] = (
         iter([frame]) if isinstance(frame, pd.DataFrame) else iter(frame)
     )
-    resolved = _resolve(url)
-    engine = _engine(resolved)
+    resolved = resolve_url(url)
+    engine = engine_for(resolved)
     published_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     written = 0
+    suppressed = load_suppressions(resolved)
     try:
         target = _ensure_table(engine, table)
         with engine.begin() as conn:
@@ -201,7 +171,8 @@ def publish_scores(
                     raise ChurnmlError(
                         f"cannot publish: the scores lack the columns {', '.join(missing)}"
                     )
-                if chunk.empty:
+                chunk = suppressed.drop(chunk)  # a forgotten customer is never published again
+                if chunk is None or chunk.empty:
                     continue
                 keys = (
                     chunk[list(_KEY)]
@@ -223,7 +194,7 @@ def publish_scores(
                 written += len(records)
     except SQLAlchemyError as err:
         raise ChurnmlError(
-            f"cannot publish scores to {_safe(resolved)}: {str(err).splitlines()[0]}"
+            f"cannot publish scores to {safe_url(resolved)}: {str(err).splitlines()[0]}"
         ) from None
     return written
 
@@ -269,7 +240,7 @@ def latest_score(
     is the JSON text of the batch output) and ``published_at``. Returns ``None``
     when the customer (or the table) is unknown.
     """
-    engine = _engine(_resolve(url))
+    engine = engine_for(resolve_url(url))
     target = scores_table(table)
     query = (
         select(target)
@@ -290,13 +261,3 @@ def latest_score(
     for c in BOOL_OUTPUTS:
         out[c] = bool(out[c])
     return out
-
-
-def _safe(url: str) -> str:
-    """A URL without its password, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # only for a message
-        return "the database"

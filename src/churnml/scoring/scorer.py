@@ -110,7 +110,7 @@ class Scorer:
             tables, cutoff, b.ltv, b.config.time.horizon_days, b.config.time.churn_window_days
         )
         _, scores, uplift = self._policy_inputs(inputs, b.churn.predict_proba(inputs))
-        options = self.policy.options(scores, uplift, tables.campaigns, cutoff)
+        options = self.policy.options(scores, uplift, tables.campaigns, cutoff, b.suppressed)
         cfg = b.config.policy
         return options, assign_control(options.customer_ids, cfg.campaign_salt, cfg.control_share)
 
@@ -143,7 +143,7 @@ class Scorer:
         reasons = b.churn.reason_codes(matrix, n_reasons=b.config.churn.n_reasons)
         read, scores, uplift = self._policy_inputs(inputs, churn_probability)
         decisions = self.policy.decide_columns(
-            scores, uplift, contact_history=tables.campaigns, as_of=cutoff
+            scores, uplift, contact_history=tables.campaigns, as_of=cutoff, suppressed=b.suppressed
         )
 
         n = len(inputs)

@@ -56,6 +56,7 @@ import datetime as dt
 import gc
 import logging
 import os
+from collections.abc import Iterable
 from typing import Annotated, Any, cast
 
 import bentoml
@@ -82,6 +83,7 @@ from churnml.system import available_cpus
 
 with bentoml.importing():
     from churnml.errors import ChurnmlError
+    from churnml.privacy.suppression import suppressed_among
     from churnml.scoring.bundle import ModelBundle
     from churnml.scoring.scorer import Scorer
     from churnml.serving.requests import (
@@ -203,7 +205,11 @@ class ChurnService:
             return _error(503, "model_not_loaded", self.load_error or "no model loaded")
         as_of = request.as_of or dt.date.today()
         try:
-            return score_rows(self.scorer, request.customers, as_of), as_of
+            scorer = self._scorer_for(c.customer_id for c in request.customers)
+        except ChurnmlError as err:
+            return _error(503, "suppression_list_unavailable", str(err)[:500])
+        try:
+            return score_rows(scorer, request.customers, as_of), as_of
         except RequestError as err:
             logger.info(
                 "%s: %d %s (%d customers)", endpoint, err.status, err.error, len(request.customers)
@@ -214,6 +220,18 @@ class ChurnService:
                 "%s: 422 %s (%d customers)", endpoint, type(err).__name__, len(request.customers)
             )
             return _error(422, "cannot_score", str(err).splitlines()[0][:500], ["customers"])
+
+    def _scorer_for(self, customer_ids: Iterable[str]) -> Scorer:
+        """The scorer for these customers: one that never contacts the suppressed among them.
+
+        The suppression list is read on every request (one indexed lookup), so a
+        ``churnml forget`` takes effect at once, without a restart.
+        """
+        assert self.scorer is not None
+        suppressed = suppressed_among(customer_ids)
+        if not suppressed.ids:
+            return self.scorer
+        return Scorer(self.scorer.bundle.with_suppressed(suppressed.ids))
 
     @bentoml.api(route="/score", output_spec=ScoreResponse)
     def score(self, request: ScoreRequest, /) -> ScoreResponse | Response:
@@ -276,7 +294,17 @@ class ChurnService:
                 }
             )
             return [BatchItem(customer_id=c.customer_id, error=error) for c in customers]
-        return score_batch(self.scorer, customers, dt.date.today())
+        try:
+            scorer = self._scorer_for(c.customer_id for c in customers)
+        except ChurnmlError as err:
+            error = ErrorResponse.model_validate(
+                {
+                    "error": "suppression_list_unavailable",
+                    "detail": [{"loc": [], "msg": str(err)[:500], "type": "unavailable"}],
+                }
+            )
+            return [BatchItem(customer_id=c.customer_id, error=error) for c in customers]
+        return score_batch(scorer, customers, dt.date.today())
 
     # ------------------------------------------------------------------- lookups
 

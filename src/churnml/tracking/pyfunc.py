@@ -11,6 +11,7 @@ customers of a transactions frame; :func:`load_bundle` gives the bundle itself
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 from pathlib import Path
@@ -64,11 +65,42 @@ class ChurnmlPyfunc(PythonModel):
 ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
 
 
+def example_transactions(
+    as_of: str, channels: tuple[str, ...] = ("online", "store")
+) -> pd.DataFrame:
+    """A made-up input example: three customers' orders in the year before ``as_of``.
+
+    The logged model's input example and signature come from this, not from real
+    customers, so that no MLflow artefact holds a customer's rows (a customer who
+    asks to be forgotten could not be deleted from past runs).
+    """
+    cutoff = pd.Timestamp(as_of)
+    days = ((300, 120, 30), (200, 15), (60,))
+    rows = [
+        {
+            "customer_id": f"example-{i + 1}",
+            "order_date": cutoff - pd.Timedelta(days=d),
+            "amount": 20.0 + 15.0 * k + 5.0 * i,
+            "channel": channels[(i + k) % len(channels)],
+        }
+        for i, history in enumerate(days)
+        for k, d in enumerate(history)
+    ]
+    return pd.DataFrame(rows)
+
+
 def log_bundle(
-    bundle: ModelBundle, example_transactions: pd.DataFrame, name: str = "model"
+    bundle: ModelBundle, example: pd.DataFrame | None = None, name: str = "model"
 ) -> ModelInfo:
-    """Log ``bundle`` as a pyfunc model of the active run, with signature and input example."""
-    example = example_transactions.copy()
+    """Log ``bundle`` as a pyfunc model of the active run, with signature and input example.
+
+    ``example`` defaults to :func:`example_transactions` (made up, not a customer's).
+
+    A registered model never carries a suppression list (that belongs to each
+    scoring job), so ``bundle.suppressed`` is left out.
+    """
+    bundle = dataclasses.replace(bundle, suppressed=frozenset())
+    example = (example_transactions(bundle.as_of) if example is None else example).copy()
     example["order_date"] = pd.to_datetime(example["order_date"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
     example["customer_id"] = example["customer_id"].astype(str)
     output = Scorer(bundle).score(validate_tables(example), bundle.as_of)
