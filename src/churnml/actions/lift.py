@@ -319,9 +319,24 @@ def measure_lift(
     confidence
         Level of the confidence intervals.
     """
+    outcomes = campaign_outcomes(contacts, transactions, window_days, sent_date)
+    table = lift_table(outcomes, by, confidence)
+    return LiftReport(
+        table=table, outcomes=outcomes, window_days=window_days, confidence=confidence
+    )
+
+
+def lift_table(
+    outcomes: pd.DataFrame, by: Sequence[str] = (), confidence: float = 0.95
+) -> pd.DataFrame:
+    """The ``LIFT_COLUMNS`` table of per-customer outcomes, overall and by group.
+
+    ``outcomes`` has one row per planned contact with ``treated``, ``converted`` and
+    ``revenue``: what :func:`campaign_outcomes` derives from transactions, or the
+    recorded columns of a campaigns-contract table (as ``churnml report`` uses them).
+    """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    outcomes = campaign_outcomes(contacts, transactions, window_days, sent_date)
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     rows = [_lift_row("overall", "all", outcomes, z)]
     for dim in by:
@@ -330,10 +345,7 @@ def measure_lift(
             continue
         for group, part in outcomes.groupby(dim, sort=True):
             rows.append(_lift_row(dim, str(group), part, z))
-    table = pd.DataFrame(rows, columns=list(LIFT_COLUMNS))
-    return LiftReport(
-        table=table, outcomes=outcomes, window_days=window_days, confidence=confidence
-    )
+    return pd.DataFrame(rows, columns=list(LIFT_COLUMNS))
 
 
 def _history_rows(outcomes: pd.DataFrame, campaign_id: str) -> pd.DataFrame:

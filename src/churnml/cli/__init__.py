@@ -4,7 +4,13 @@
 module registers the commands of one job on it when imported.
 """
 
-from churnml.cli import campaigns, forget, models, scoring  # noqa: F401  (registers the commands)
+from churnml.cli import (  # noqa: F401  (registers the commands)
+    campaigns,
+    forget,
+    models,
+    report,
+    scoring,
+)
 from churnml.cli._app import app, main
 
 __all__ = ["app", "main"]
