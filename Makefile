@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install lock demo test test-all lint format typecheck bench serve clean
+.PHONY: help install lock demo test test-all lint format typecheck browser bench serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,12 +32,17 @@ lock:  ## re-resolve requirements.lock from pyproject.toml's ranges (needs the p
 demo: $(STAMP)  ## the main job: simulate -> train -> register -> score, on the embedded MLflow store
 	$(BIN)/churnml demo
 
+# tests/test_report.py opens the report in the system Chromium (playwright never
+# downloads a browser); a fresh CI machine gets it from apt.
+browser:  ## install Chromium when it is missing (apt-get; sudo unless root)
+	command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium; else sudo apt-get install -y -q chromium; fi; }
+
 # Two pytest workers (the machines have two cores), one test file per worker at a time
 # so that a file's module fixtures (a trained model, a server) are built once.
-test: $(STAMP) lint typecheck  ## lint, type-check and run the default test suite (slow tests excluded)
+test: $(STAMP) lint typecheck browser  ## lint, type-check and run the default test suite (slow tests excluded)
 	$(BIN)/python -m pytest -m "not slow" -q -n 2 --dist loadfile --durations=15
 
-test-all: $(STAMP)  ## every test, the slow ones included
+test-all: $(STAMP) browser  ## every test, the slow ones included
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)  ## ruff lint and format check

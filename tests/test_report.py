@@ -200,6 +200,7 @@ def test_cli_writes_the_report_from_a_scores_file(files: Path, tmp_path: Path) -
     html = out.read_text()
     assert html.count('src="data:image/png;base64,') == 7 and 'data-figures="7"' in html
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    assert out.stat().st_mode & 0o777 == 0o644  # shareable, not the temporary file's 0600
 
 
 def test_cli_scores_with_the_registered_model_and_logs_to_the_run(

@@ -174,7 +174,12 @@ def render_html(kpis: CustomerBaseKPIs, figures: Sequence[ReportFigure], model: 
 
 
 def write_html(html: str, path: str | os.PathLike[str]) -> Path:
-    """Write the page atomically: the old file or the complete new one, never half of it."""
+    """Write the page atomically: the old file or the complete new one, never half of it.
+
+    The page is meant to be shared: readable by others (0644), not the private mode
+    of the temporary file it was written to.
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(html, encoding="utf-8")
+        tmp.chmod(0o644)
     return Path(path)
