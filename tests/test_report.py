@@ -262,3 +262,17 @@ def test_every_figure_renders_in_a_real_browser(report: Report, tmp_path: Path) 
     assert report.n_figures == 7  # campaigns given: the lift figure too
     assert len(images) == said == int(shown) == report.n_figures
     assert all(done and width > 0 and height > 0 for done, width, height in images), images
+
+
+def test_scores_missing_a_column_or_of_another_date_are_refused(
+    shop: Any, scores: pd.DataFrame
+) -> None:
+    from churnml.cli.report import _check_scores_date
+    from churnml.errors import DataValidationError
+    from churnml.reporting.kpis import validate_scores
+
+    with pytest.raises(DataValidationError, match="clv"):
+        validate_scores(scores.drop(columns=["clv"]))
+    with pytest.raises(DataValidationError, match="as of 2025-01-01 but the report is as of"):
+        _check_scores_date(scores, AS_OF + pd.Timedelta(days=1))
+    _check_scores_date(scores, AS_OF)  # the same date passes

@@ -30,6 +30,7 @@ import pandas as pd
 from churnml.actions.lift import LIFT_COLUMNS, lift_table
 from churnml.data.contract import InputTables
 from churnml.errors import DataValidationError, Problem
+from churnml.reporting.cohorts import CohortRetention, cohort_retention, history, orders_of
 from churnml.segments import SEGMENTS, require_columns
 
 #: Columns of ``churnml score`` output the report reads.
@@ -57,14 +58,6 @@ RISK_BANDS: tuple[tuple[str, float, float], ...] = (
 
 
 @dataclass(frozen=True)
-class CohortRetention:
-    """Cohort retention: ``shares`` (cohort month x months since, NaN after the data) and ``sizes``."""
-
-    shares: pd.DataFrame
-    sizes: pd.Series
-
-
-@dataclass(frozen=True)
 class CustomerBaseKPIs:
     """Every table of the report; ``headline`` holds the single numbers."""
 
@@ -78,53 +71,6 @@ class CustomerBaseKPIs:
     risk_bands: pd.DataFrame
     campaigns: pd.DataFrame | None
     customers: pd.DataFrame
-
-
-def history(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Validated transactions strictly before ``as_of`` (``as_of`` is exclusive)."""
-    return transactions.loc[transactions["order_date"] < as_of]
-
-
-def _orders(tx: pd.DataFrame) -> pd.DataFrame:
-    return tx.loc[tx["amount"] > 0]
-
-
-def _month_number(dates: pd.Series) -> np.ndarray:
-    """Months since year 0: consecutive integers for consecutive calendar months."""
-    return (dates.dt.year * 12 + dates.dt.month - 1).to_numpy(dtype=np.int64)
-
-
-def _month_label(number: int) -> str:
-    return f"{number // 12:04d}-{number % 12 + 1:02d}"
-
-
-def cohort_retention(transactions: pd.DataFrame, as_of: pd.Timestamp) -> CohortRetention:
-    """Share of each first-purchase cohort that ordered again ``k`` calendar months later.
-
-    The retention matrix is how a retailer sees whether newer customers stick
-    better or worse than older ones, independent of how many were acquired.
-    """
-    orders = _orders(history(transactions, as_of))
-    if orders.empty:
-        return CohortRetention(pd.DataFrame(dtype=float), pd.Series(dtype=np.int64))
-    month = pd.Series(_month_number(orders["order_date"]), index=orders.index)
-    first = month.groupby(orders["customer_id"]).transform("min")
-    active = pd.DataFrame(
-        {"customer_id": orders["customer_id"], "cohort": first, "k": month - first}
-    ).drop_duplicates()
-    sizes = active.loc[active["k"] == 0].groupby("cohort").size()
-    counts = active.groupby(["cohort", "k"]).size().unstack(fill_value=0)
-    last = _month_number(pd.Series([as_of - pd.Timedelta(days=1)]))[0]
-    ks = np.arange(int(last - sizes.index.min()) + 1)
-    counts = counts.reindex(index=sizes.index, columns=ks, fill_value=0)
-    shares = counts.div(sizes, axis=0).astype(float)
-    beyond = sizes.index.to_numpy()[:, None] + ks[None, :] > last
-    shares = shares.mask(beyond)
-    labels = [_month_label(int(c)) for c in sizes.index]
-    shares.index = pd.Index(labels, name="cohort")
-    shares.columns = pd.Index(ks, name="months_since_first")
-    sizes.index = shares.index
-    return CohortRetention(shares, sizes.astype(np.int64).rename("customers"))
 
 
 def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -166,7 +112,7 @@ def customer_table(
     stay missing); scored customers without history before ``as_of`` are left out.
     """
     tx = history(transactions, as_of)
-    orders = _orders(tx)
+    orders = orders_of(tx)
     known = orders.loc[orders["channel"] != "unknown"]
     per = pd.DataFrame(
         {
@@ -242,7 +188,7 @@ def channel_kpis(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFram
     in every channel they bought in).
     """
     tx = history(transactions, as_of)
-    orders = _orders(tx)
+    orders = orders_of(tx)
     g = orders.groupby("channel")
     out = pd.DataFrame(
         {
@@ -330,7 +276,7 @@ def compute_kpis(
     table = customer_table(tx, scores, as_of)
     buyers = table.loc[table["orders"] >= 1]
     past = history(tx, as_of)
-    orders = _orders(past)
+    orders = orders_of(past)
     n_buyers = len(buyers)
     with_channel = int((table["channels"] >= 1).sum())
     headline: dict[str, float | int | str] = {
