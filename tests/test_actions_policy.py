@@ -615,18 +615,6 @@ def test_policy_beats_churn_risk_and_contact_everyone_at_the_same_budget(
 # general path it stands in for, on random inputs, so that they cannot drift apart.
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(policy_inputs())
-def test_raw_history_and_its_summary_give_the_same_decisions(
-    inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PolicyConfig],
-) -> None:
-    scores, uplift, campaigns, config = inputs
-    policy = NextBestActionPolicy(CATALOGUE, config)
-    from_raw = policy.decide(scores, uplift, campaigns, as_of=AS_OF)
-    summary = contact_summary(campaigns, AS_OF, CATALOGUE)
-    pd.testing.assert_frame_equal(from_raw, policy.decide(scores, uplift, summary))
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy_inputs(), st.booleans())
 def test_one_customer_at_a_time_decides_as_the_whole_batch(

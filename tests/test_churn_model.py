@@ -27,7 +27,8 @@ from churnml.evaluation.churn_report import (
     expected_calibration_error,
     top_fraction_capture,
 )
-from churnml.models.churn import ChurnModel, _split
+from churnml.models.churn import ChurnModel
+from churnml.models.churn_fitting import split_rows
 from churnml.models.inputs import CHURN_FEATURES, LTV_COLUMNS
 from churnml.models.reason_texts import DESCRIPTIONS, describe
 from churnml.models.reasons import (
@@ -328,14 +329,14 @@ def test_from_dict_refuses_other_formats(sim_run):
 
 
 def test_held_out_rows_are_the_latest_cutoff_of_customers_never_trained_on(small):
-    train, valid, info = _split(small.y, small.cutoff, small.customer, 1, 0.3, 0)
+    train, valid, info = split_rows(small.y, small.cutoff, small.customer, 1, 0.3, 0)
     latest = small.cutoff.max()
     assert np.all(small.cutoff[valid] == latest)
     assert np.all(small.cutoff[train] < latest)
     assert not set(small.customer[valid]) & set(small.customer[train])
     assert 0.2 < len(set(small.customer[valid])) / 600 < 0.4
     assert info["by"] == "time and customer"
-    train_t, valid_t, info_t = _split(small.y, small.cutoff, None, 1, 0.3, 0)
+    train_t, valid_t, info_t = split_rows(small.y, small.cutoff, None, 1, 0.3, 0)
     assert info_t["by"] == "time" and np.all(valid_t == (small.cutoff == latest))
     assert not (train_t & valid_t).any()
 

@@ -128,37 +128,65 @@ def past_contacts(
     )
 
 
+def guard_arrays(
+    contacts: SentContacts, customers: pd.Index, catalogue: ActionCatalogue
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per contact action: days since the last contact and contacts in its cap window.
+
+    For each action of ``catalogue``, two arrays over ``customers``: the fewest days
+    since a contact on the action's channel (inf if never) and the number of those
+    contacts within ``cap_window_days`` (a contact ``d`` days ago is inside a window of
+    ``w`` days when ``d <= w``). Actions nobody in ``customers`` was contacted for are
+    left out. The policy's cool-downs and caps, and :func:`contact_summary`, read these.
+    """
+    n = len(customers)
+    pos = customers.get_indexer(contacts.customer_id)
+    known = pos >= 0
+    pos, channel, days_ago = pos[known], contacts.channel[known], contacts.days_ago[known]
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if not len(pos):
+        return out
+    for a in catalogue.contact_actions:
+        mine = channel == a.channel
+        if not mine.any():
+            continue
+        days = np.full(n, np.inf)
+        np.minimum.at(days, pos[mine], days_ago[mine])
+        in_window = days_ago[mine] <= a.cap_window_days
+        count = np.bincount(pos[mine], weights=in_window, minlength=n)
+        out[a.id] = (days, count)
+    return out
+
+
 def contact_summary(
     campaigns: pd.DataFrame, as_of: dt.date | pd.Timestamp | str, catalogue: ActionCatalogue
 ) -> pd.DataFrame:
     """Per customer and contact action: days since last contact and contacts in the cap window.
 
-    Both figures are counted over every earlier contact on the action's channel
-    (so ``email_reminder`` and ``email_discount`` share one e-mail history). A
-    contact ``d`` days before ``as_of`` is inside a window of ``w`` days when
-    ``d <= w``. Customers never contacted on a channel have no row for its actions.
+    :func:`guard_arrays` as a table, for people and reports. Both figures are counted
+    over every earlier contact on the action's channel (so ``email_reminder`` and
+    ``email_discount`` share one e-mail history). Customers never contacted on a
+    channel have no row for its actions.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``SUMMARY_COLUMNS``; ``days_since_last_contact`` is an integer.
+        Columns ``SUMMARY_COLUMNS``; both figures are integers.
     """
-    contacts = past_contacts(campaigns, as_of, catalogue)
-    frames = []
-    for action in catalogue.contact_actions:
-        mine = contacts.loc[contacts["channel"] == action.channel]
-        if mine.empty:
-            continue
-        in_window = (mine["days_ago"] <= action.cap_window_days).astype(np.int64)
-        grouped = mine.assign(in_window=in_window).groupby("customer_id", sort=False)
-        summary = pd.DataFrame(
+    contacts = sent_contacts(campaigns, as_of, catalogue)
+    customers = pd.Index(pd.unique(contacts.customer_id))
+    frames = [
+        pd.DataFrame(
             {
-                "days_since_last_contact": grouped["days_ago"].min(),
-                "contacts_in_window": grouped["in_window"].sum(),
+                "customer_id": customers[seen].to_numpy(dtype=object),
+                "action": action_id,
+                "days_since_last_contact": days[seen].astype(np.int64),
+                "contacts_in_window": count[seen].astype(np.int64),
             }
-        ).reset_index()
-        summary.insert(1, "action", action.id)
-        frames.append(summary)
+        )
+        for action_id, (days, count) in guard_arrays(contacts, customers, catalogue).items()
+        for seen in [np.isfinite(days)]
+    ]
     if not frames:
         return pd.DataFrame(
             {

@@ -82,7 +82,7 @@ from churnml.actions.budget import Budget, apply_budget, candidates, funded_cust
 from churnml.actions.catalogue import NO_ACTION, ActionCatalogue
 from churnml.actions.columns import REVENUE_PREFIX
 from churnml.actions.control import assign_control
-from churnml.actions.history import SentContacts, _strings, sent_contacts
+from churnml.actions.history import _strings, guard_arrays, sent_contacts
 from churnml.actions.options import (
     BLOCK_CAP,
     BLOCK_CONSENT,
@@ -211,24 +211,15 @@ class NextBestActionPolicy:
         as_of: dt.date | pd.Timestamp | str | None,
         customers: pd.Index,
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per action: days since the last contact and contacts in its cap window, per customer.
-
-        Raw campaigns are summarised straight into arrays (the same figures as
-        :func:`~churnml.actions.history.contact_summary`, without its frames);
-        a summary table is read as it is.
-        """
+        """Per action: days since the last contact and contacts in its cap window, per customer."""
         if contact_history is None or contact_history.empty:
             return {}
-        if "days_since_last_contact" in contact_history.columns:
-            return self._guard_counts(contact_history, customers)
-        if "sent_date" in contact_history.columns:
-            if as_of is None:
-                raise ValueError("as_of is needed to summarise raw campaign history")
-            contacts = sent_contacts(contact_history, as_of, self.catalogue)
-            return self._guards_from_contacts(contacts, customers)
-        raise ValueError(
-            "contact_history must be a campaigns table (with sent_date) or the output of contact_summary"
-        )
+        if "sent_date" not in contact_history.columns:
+            raise ValueError("contact_history must be a campaigns table (with sent_date)")
+        if as_of is None:
+            raise ValueError("as_of is needed to summarise campaign history")
+        contacts = sent_contacts(contact_history, as_of, self.catalogue)
+        return guard_arrays(contacts, customers, self.catalogue)
 
     # ----------------------------------------------------------------- decide
     def decide(
@@ -254,8 +245,7 @@ class NextBestActionPolicy:
             without a column (or ``uplift=None``) use the catalogue's prior uplift
             and are reported as ``"prior"``.
         contact_history
-            Past campaigns (validated campaigns table; then ``as_of`` is required)
-            or the output of :func:`churnml.actions.history.contact_summary`.
+            Past campaigns (a validated campaigns table; ``as_of`` is then required).
         as_of
             Campaign date; only contacts strictly before it count.
         suppressed
@@ -462,61 +452,6 @@ class NextBestActionPolicy:
         )
 
     # -------------------------------------------------------------- internals
-    @staticmethod
-    def _guard_counts(
-        history: pd.DataFrame, customers: pd.Index
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per action: days since last contact (inf if never) and contacts in window per customer.
-
-        ``history`` is a :func:`~churnml.actions.history.contact_summary` table.
-        Should it hold several rows for one customer and action, the most
-        restrictive figures (fewest days, most contacts) apply.
-        """
-        n = len(customers)
-        pos = customers.get_indexer(history["customer_id"].astype(str).to_numpy())
-        known = pos >= 0
-        action = history["action"].astype(str).to_numpy()[known]
-        days_all = history["days_since_last_contact"].to_numpy(dtype=float)[known]
-        count_all = history["contacts_in_window"].to_numpy(dtype=float)[known]
-        pos = pos[known]
-        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for action_id in np.unique(action).tolist():
-            mine = action == action_id
-            days = np.full(n, np.inf)
-            count = np.zeros(n)
-            np.minimum.at(days, pos[mine], days_all[mine])
-            np.maximum.at(count, pos[mine], count_all[mine])
-            out[action_id] = (days, count)
-        return out
-
-    def _guards_from_contacts(
-        self, contacts: SentContacts, customers: pd.Index
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Like :meth:`_guard_counts` of ``contact_summary``, straight from the sent contacts.
-
-        For each contact action: the fewest days since a contact on its channel
-        (inf if never) and the number of those contacts within its cap window.
-        Actions nobody in ``customers`` was contacted for are left out, as in the
-        summary, which has no rows for them.
-        """
-        n = len(customers)
-        pos = customers.get_indexer(contacts.customer_id)
-        known = pos >= 0
-        pos, channel, days_ago = pos[known], contacts.channel[known], contacts.days_ago[known]
-        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if not len(pos):
-            return out
-        for a in self.catalogue.contact_actions:
-            mine = channel == a.channel
-            if not mine.any():
-                continue
-            days = np.full(n, np.inf)
-            np.minimum.at(days, pos[mine], days_ago[mine])
-            in_window = days_ago[mine] <= a.cap_window_days
-            count = np.bincount(pos[mine], weights=in_window, minlength=n)
-            out[a.id] = (days, count)
-        return out
-
     @staticmethod
     def _reasons(
         treat: np.ndarray,

@@ -49,13 +49,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from churnml.config import ChurnConfig
 from churnml.evaluation.metrics import expected_calibration_error
 from churnml.frames import number_matrix
+from churnml.models.churn_fitting import apply_calibrator, fit_calibrator, split_rows
 from churnml.models.reasons import ReasonCodes, top_reasons
 
 logger = logging.getLogger(__name__)
@@ -68,7 +67,6 @@ PREDICT_ROWS_PER_THREAD = 10_000
 #: Frames up to this many rows are converted to a matrix in one step (see ``_matrix``).
 SMALL_FRAME_ROWS = 256
 #: Calibrated probabilities are kept inside this margin from 0 and 1 (log loss stays finite).
-PROBABILITY_EPS = 1e-3
 
 _PARAM_NAMES: tuple[str, ...] = (
     "n_estimators",
@@ -227,7 +225,7 @@ class ChurnModel(BaseEstimator):
             groups = X.index.to_numpy()
         self.feature_names_ = [str(c) for c in X.columns]
         data = X.to_numpy(dtype=np.float64)
-        train, valid, held = _split(
+        train, valid, held = split_rows(
             target,
             cutoff,
             groups,
@@ -252,8 +250,8 @@ class ChurnModel(BaseEstimator):
         # one to_dict() stores, trimmed to the best iteration.
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
         held_out_score = self.raw_score(data[valid])
-        self.calibrator_ = _fit_calibrator(self.calibration, held_out_score, target[valid])
-        proba = _apply_calibrator(self.calibrator_, held_out_score)
+        self.calibrator_ = fit_calibrator(self.calibration, held_out_score, target[valid])
+        proba = apply_calibrator(self.calibrator_, held_out_score)
         self.validation_: dict[str, Any] = {
             "split": held,
             "training_rows": int(train.sum()),
@@ -417,7 +415,7 @@ class ChurnModel(BaseEstimator):
         Unlike scikit-learn classifiers this returns P(churn) only, not an ``(n, 2)``
         array: the scorer and the reports need exactly this column.
         """
-        return _apply_calibrator(self.calibrator_, self.raw_score(X))
+        return apply_calibrator(self.calibrator_, self.raw_score(X))
 
     def predict(self, X: pd.DataFrame | np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """1 where the churn probability is at least ``threshold``."""
@@ -543,90 +541,7 @@ class ChurnModel(BaseEstimator):
             raise RuntimeError("ChurnModel is not fitted: call fit() or from_dict() first")
 
 
-def _split(
-    target: np.ndarray,
-    cutoff: pd.Series | np.ndarray | None,
-    groups: pd.Series | np.ndarray | None,
-    n_latest: int,
-    share: float,
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Boolean masks of the training and held-out rows, and a description of the split."""
-    n = len(target)
-    in_group: np.ndarray | None = None
-    if groups is not None:
-        ids = np.asarray(groups)
-        if len(ids) != n:
-            raise ValueError(f"groups has {len(ids)} values for {n} rows")
-        hashed = pd.util.hash_array(ids.astype(str)) % np.uint64(1_000_000)
-        in_group = hashed < np.uint64(round(share * 1_000_000))
-    if cutoff is not None:
-        cut = pd.to_datetime(pd.Series(np.asarray(cutoff))).to_numpy()
-        if len(cut) != n:
-            raise ValueError(f"cutoff has {len(cut)} values for {n} rows")
-        unique = np.unique(cut)
-        if len(unique) > n_latest:
-            first_held = unique[-n_latest]
-            late = np.asarray(cut >= first_held)
-            info: dict[str, Any] = {
-                "by": "time" if in_group is None else "time and customer",
-                "held_out_cutoffs": [
-                    str(pd.Timestamp(c).date()) for c in unique[unique >= first_held]
-                ],
-            }
-            if in_group is None:
-                return ~late, late, info
-            info["customer_share"] = share
-            return ~late & ~in_group, late & in_group, info
-        # Expected with a short history (one labelled window); the split says so.
-        logger.info(
-            "only %d cut-off(s), %d to hold out: holding out customers instead",
-            len(unique),
-            n_latest,
-        )
-    if in_group is not None:
-        return ~in_group, in_group, {"by": "customer", "customer_share": share}
-    rng = np.random.default_rng(seed)
-    held = rng.random(n) < share
-    return ~held, held, {"by": "random rows", "share": share}
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def _fit_calibrator(method: str, score: np.ndarray, target: np.ndarray) -> dict[str, Any]:
-    """Calibration map from raw score to churn probability, as plain numbers."""
-    if method == "sigmoid":
-        lr = LogisticRegression(C=1e10, max_iter=1000).fit(score.reshape(-1, 1), target)
-        return {
-            "method": "sigmoid",
-            "coef": float(lr.coef_[0, 0]),
-            "intercept": float(lr.intercept_[0]),
-        }
-    if method != "isotonic":
-        raise ValueError(f"calibration must be 'isotonic' or 'sigmoid', got {method!r}")
-    order = np.argsort(score, kind="stable")
-    s = score[order]
-    fitted = (
-        IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        .fit(s, target[order])
-        .predict(s)
-    )
-    # Centred isotonic regression: one knot per flat block, at the block's mean score.
-    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
-    counts = np.diff(np.r_[starts, len(s)])
-    knot_x = np.add.reduceat(s, starts) / counts
-    knot_y = fitted[starts]
-    return {"method": "isotonic", "x": knot_x.tolist(), "y": knot_y.tolist()}
-
-
-def _apply_calibrator(calibrator: dict[str, Any], score: np.ndarray) -> np.ndarray:
-    if calibrator["method"] == "sigmoid":
-        z = calibrator["coef"] * score + calibrator["intercept"]
-        proba = 1.0 / (1.0 + np.exp(-z))
-    else:
-        proba = np.interp(score, np.asarray(calibrator["x"]), np.asarray(calibrator["y"]))
-    return np.clip(proba, PROBABILITY_EPS, 1.0 - PROBABILITY_EPS)
