@@ -31,12 +31,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from scipy import stats
 
 from churnml.actions.catalogue import NO_ACTION
 from churnml.data.contract import validate_campaigns
@@ -173,7 +171,8 @@ def _diff_proportions(
     centre = pt - pc
     pooled = (x_t + x_c) / (n_t + n_c)
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_t + 1 / n_c))
-    p_value = float(2 * stats.norm.sf(abs(diff) / se0)) if se0 > 0 else 1.0
+    # Two-sided normal p-value: 2 * (1 - Phi(|z|)) = erfc(|z| / sqrt(2)).
+    p_value = math.erfc(abs(diff) / se0 / math.sqrt(2)) if se0 > 0 else 1.0
     return diff, centre - z * se, centre + z * se, p_value
 
 
@@ -266,6 +265,9 @@ class LiftReport:
             for d, g in zip(tab["dimension"], tab["group"], strict=True)
         ]
         ypos = np.arange(len(tab))[::-1]
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
         fig = Figure(figsize=(10, 1.2 + 0.35 * len(tab)), dpi=110)
         FigureCanvasAgg(fig)
         panels = (
@@ -337,7 +339,7 @@ def lift_table(
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     rows = [_lift_row("overall", "all", outcomes, z)]
     for dim in by:
         if dim not in outcomes.columns:

@@ -26,13 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from churnml.actions.catalogue import CONTROL
 
@@ -130,7 +128,7 @@ def average_effect(
         return float("nan"), float("nan"), float("nan")
     est = a.mean() - b.mean()
     se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     return float(est), float(est - z * se), float(est + z * se)
 
 
@@ -194,6 +192,9 @@ def plot_qini(
     Uses matplotlib's Agg canvas directly, so no GUI backend or pyplot global
     state is touched.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6.5, 4.5), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
