@@ -306,8 +306,58 @@ def simulate(
     """
     prm = params if params is not None else SimulationParams()
     n, horizon_days = int(n_customers), int(horizon_days)
+    clock = _clock(n, start, as_of, horizon_days, campaign_date, prm)
+    rng = np.random.default_rng(seed)
+    signal = behaviour_signal
+
+    # The latent story: population, BG/NBD purchases, spend, returns, the campaign.
+    history_days = clock.days(clock.as_of)
+    pop = draw_population(rng, n, prm.acquisition_share * history_days, prm, signal)
+    orders, death = purchase_process(rng, pop, clock.end, prm, signal)
+    values = order_values(rng, pop, orders, prm)
+    t_send = clock.days(clock.send)
+    camp = run_campaign(rng, pop, orders, death, t_send, prm, signal)
+    # The state the campaign met, for the truth at its send date.
+    at_send = _SendState(death.copy(), last_purchase_before(orders.cust, orders.t, t_send, n))
+    orders, values, death = campaign_consequences(
+        rng, pop, orders, values, death, camp, t_send, clock.end, prm, signal
+    )
+    ledger = _ledger(clock, orders, values, camp)
+    cust_ids = format_ids("C", np.arange(1, n + 1), max(7, len(str(n))))
+    campaign_id = f"winback-{clock.send.date().isoformat()}"
+    return SimulatedData(
+        transactions=_transactions(clock, ledger, cust_ids),
+        customers=_customers(clock, pop, cust_ids),
+        events=_events(rng, clock, pop, orders, values, death, cust_ids, prm, signal),
+        campaigns=_campaigns(clock, ledger, camp, cust_ids, campaign_id, prm),
+        truth=_truth(
+            clock, ledger, pop, orders, death, camp, at_send, cust_ids, horizon_days, prm, signal
+        ),
+        as_of=clock.as_of,
+        horizon_days=horizon_days,
+        params=_params_out(prm, n, seed, clock, horizon_days, campaign_id, signal),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _SendState:
+    """What the campaign met on its send date: death times and last purchases then."""
+
+    death: np.ndarray
+    last_purchase: np.ndarray
+
+
+def _clock(
+    n: int,
+    start: str | dt.date,
+    as_of: str | dt.date,
+    horizon_days: int,
+    campaign_date: str | dt.date | None,
+    prm: SimulationParams,
+) -> Clock:
+    """The simulation's dates, checked: start < send date, response window inside the tables."""
     if n < 1:
-        raise ValueError(f"n_customers must be positive, got {n_customers}")
+        raise ValueError(f"n_customers must be positive, got {n}")
     if horizon_days < CHURN_WINDOW_DAYS:
         raise ValueError(
             f"horizon_days must be at least {CHURN_WINDOW_DAYS} so that the churn label in "
@@ -326,57 +376,45 @@ def simulate(
             f"campaign_date {send_ts.date()} must lie after start ({start_ts.date()}) and at "
             f"least {window} days before the end of the simulated period ({end_ts.date()})"
         )
-    clock = Clock(start=start_ts, as_of=as_of_ts, send=send_ts, end_ts=end_ts)
-    end, end_sec = clock.end, clock.sec(end_ts)
-    rng = np.random.default_rng(seed)
+    return Clock(start=start_ts, as_of=as_of_ts, send=send_ts, end_ts=end_ts)
 
-    # The latent story: population, BG/NBD purchases, spend, returns, the campaign.
-    history_days = clock.days(as_of_ts)
-    pop = draw_population(rng, n, prm.acquisition_share * history_days, prm, behaviour_signal)
-    orders, death = purchase_process(rng, pop, end, prm, behaviour_signal)
-    values = order_values(rng, pop, orders, prm)
-    t_send = clock.days(send_ts)
-    camp = run_campaign(rng, pop, orders, death, t_send, prm, behaviour_signal)
-    # The state the campaign met, for the truth at its send date.
-    death_at_send = death.copy()
-    last_before_send = last_purchase_before(orders.cust, orders.t, t_send, n)
-    orders, values, death = campaign_consequences(
-        rng, pop, orders, values, death, camp, t_send, end, prm, behaviour_signal
-    )
-    n_orders = orders.cust.size
+
+def _ledger(clock: Clock, orders: Any, values: Any, camp: Any) -> Ledger:
+    """Natural orders, refunds and win-back orders inside the period, by customer and time."""
+    end_sec = clock.sec(clock.end_ts)
     cents, channel, r_idx = values.cents, values.channel, values.refund_of
-    refund_t, refund_cents = values.refund_t, values.refund_cents
-
-    # Transactions: natural orders, refunds and win-back orders inside the period.
-    tx_sec = to_seconds(np.concatenate([orders.t, refund_t, camp.resp_t]))
+    tx_sec = to_seconds(np.concatenate([orders.t, values.refund_t, camp.resp_t]))
     keep = tx_sec < end_sec
     tx_cust = np.concatenate([orders.cust, orders.cust[r_idx], camp.resp_cust])[keep]
     tx_sec = tx_sec[keep]
     sort = np.argsort(tx_cust * (end_sec + 1) + tx_sec)
-    ledger = Ledger(
+    return Ledger(
         cust=tx_cust[sort],
         sec=tx_sec[sort],
-        cents=np.concatenate([cents, refund_cents, camp.resp_cents])[keep][sort],
+        cents=np.concatenate([cents, values.refund_cents, camp.resp_cents])[keep][sort],
         channel=np.concatenate([channel, channel[r_idx], camp.resp_channel])[keep][sort],
     )
-    del tx_cust, tx_sec, sort, keep
-    cust_ids = format_ids("C", np.arange(1, n + 1), max(7, len(str(n))))
+
+
+def _transactions(clock: Clock, ledger: Ledger, cust_ids: np.ndarray) -> pd.DataFrame:
     n_tx = ledger.cust.size
-    transactions = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": cust_ids[ledger.cust],
             "order_id": format_ids("O", np.arange(1, n_tx + 1), max(9, len(str(n_tx)))),
-            "order_date": to_datetime(start_ts, ledger.sec),
+            "order_date": to_datetime(clock.start, ledger.sec),
             "amount": ledger.cents / 100.0,
             "channel": np.asarray(CHANNELS, dtype=object)[ledger.channel],
         },
         copy=False,
     )
 
-    customers = pd.DataFrame(
+
+def _customers(clock: Clock, pop: Any, cust_ids: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "customer_id": cust_ids,
-            "signup_date": to_datetime(start_ts, to_seconds(pop.signup)),
+            "signup_date": to_datetime(clock.start, to_seconds(pop.signup)),
             "consent_email": pop.consent_email,
             "consent_sms": pop.consent_sms,
             "consent_push": pop.consent_push,
@@ -388,12 +426,21 @@ def simulate(
         }
     )
 
-    # Campaign outcomes are read off the ledger, so they agree with the transactions.
+
+def _campaigns(
+    clock: Clock,
+    ledger: Ledger,
+    camp: Any,
+    cust_ids: np.ndarray,
+    campaign_id: str,
+    prm: SimulationParams,
+) -> pd.DataFrame:
+    """The past campaign; outcomes are read off the ledger, so they agree with the transactions."""
+    n, window, send_ts = cust_ids.size, prm.response_window_days, clock.send
     send_sec = clock.sec(send_ts)
     sent_count, sent_cents = ledger.window(n, send_sec, send_sec + window * SECONDS_PER_DAY)
     names = np.asarray(list(CAMPAIGN_ACTIONS), dtype=object)
-    campaign_id = f"winback-{send_ts.date().isoformat()}"
-    campaigns = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": cust_ids[camp.eligible],
             "campaign_id": campaign_id,
@@ -406,7 +453,21 @@ def simulate(
         }
     )
 
-    # Events: engagement stream plus support tickets, which come mostly around returns.
+
+def _events(
+    rng: np.random.Generator,
+    clock: Clock,
+    pop: Any,
+    orders: Any,
+    values: Any,
+    death: np.ndarray,
+    cust_ids: np.ndarray,
+    prm: SimulationParams,
+    behaviour_signal: bool,
+) -> pd.DataFrame:
+    """Engagement stream plus support tickets, which come mostly around returns."""
+    end, end_sec = clock.end, clock.sec(clock.end_ts)
+    n_orders, r_idx, refund_t = orders.cust.size, values.refund_of, values.refund_t
     ev_cust, ev_t, ev_kind = engagement_events(rng, pop, death, end, prm, behaviour_signal)
     tix = np.flatnonzero(orders.ticket)
     refund_at = np.full(n_orders, np.nan)
@@ -423,18 +484,34 @@ def simulate(
     ev_kind = np.concatenate([ev_kind, np.full(tix.size, EV_TICKET, dtype=np.int8)])[keep]
     ev_sec = ev_sec[keep]
     sort = np.argsort(ev_cust * (end_sec + 1) + ev_sec)
-    events = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": cust_ids[ev_cust[sort]],
-            "event_date": to_datetime(start_ts, ev_sec[sort]),
+            "event_date": to_datetime(clock.start, ev_sec[sort]),
             "event_type": np.asarray(EVENT_NAMES, dtype=object)[ev_kind[sort]],
         },
         copy=False,
     )
-    del ev_cust, ev_sec, ev_kind, sort, keep
 
-    # Truth: latent parameters, death, realised outcomes and true uplifts.
-    as_of_sec, t_as_of = clock.sec(as_of_ts), history_days
+
+def _truth(
+    clock: Clock,
+    ledger: Ledger,
+    pop: Any,
+    orders: Any,
+    death: np.ndarray,
+    camp: Any,
+    at_send: _SendState,
+    cust_ids: np.ndarray,
+    horizon_days: int,
+    prm: SimulationParams,
+    behaviour_signal: bool,
+) -> pd.DataFrame:
+    """Latent parameters, death, realised outcomes and true uplifts, per customer."""
+    n, window, end_sec = cust_ids.size, prm.response_window_days, clock.sec(clock.end_ts)
+    t_send = clock.days(clock.send)
+    death_at_send, last_before_send = at_send.death, at_send.last_purchase
+    as_of_sec, t_as_of = clock.sec(clock.as_of), clock.days(clock.as_of)
     died = ~np.isnan(death)
     death_sec = to_seconds(np.where(died, death, 0.0))
     alive_at_as_of = ~died | (death_sec >= as_of_sec)
@@ -449,8 +526,8 @@ def simulate(
         "mean_order_value": pop.mov,
         "return_propensity": pop.rho_return,
         "engagement_rate": pop.eng,
-        "acquired_date": to_datetime(start_ts, to_seconds(pop.acq)),
-        "death_date": pd.Series(to_datetime(start_ts, death_sec)).where(died).to_numpy(),
+        "acquired_date": to_datetime(clock.start, to_seconds(pop.acq)),
+        "death_date": pd.Series(to_datetime(clock.start, death_sec)).where(died).to_numpy(),
         "alive_at_as_of": alive_at_as_of,
         # BG/NBD: an active customer buys (1 - exp(-lambda p t)) / p times within t.
         "expected_purchases_in_horizon": np.where(
@@ -484,8 +561,19 @@ def simulate(
     campaign_true = np.full(n, np.nan)
     campaign_true[camp.eligible] = camp.true_uplift
     truth_cols["campaign_true_uplift"] = campaign_true
-    truth = pd.DataFrame(truth_cols)
+    return pd.DataFrame(truth_cols)
 
+
+def _params_out(
+    prm: SimulationParams,
+    n: int,
+    seed: int,
+    clock: Clock,
+    horizon_days: int,
+    campaign_id: str,
+    behaviour_signal: bool,
+) -> dict[str, Any]:
+    """The parameters of the run as plain data (``params.json`` of :meth:`SimulatedData.write`)."""
     params_out: dict[str, Any] = dataclasses.asdict(prm)
     params_out["home_channel_probs"] = list(prm.home_channel_probs)
     params_out["region_probs"] = list(prm.region_probs)
@@ -496,26 +584,17 @@ def simulate(
             "time_unit": "D",
             "n_customers": n,
             "seed": int(seed),
-            "start": start_ts.date().isoformat(),
-            "as_of": as_of_ts.date().isoformat(),
-            "end": end_ts.date().isoformat(),
+            "start": clock.start.date().isoformat(),
+            "as_of": clock.as_of.date().isoformat(),
+            "end": clock.end_ts.date().isoformat(),
             "horizon_days": horizon_days,
             "campaign_id": campaign_id,
-            "campaign_date": send_ts.date().isoformat(),
+            "campaign_date": clock.send.date().isoformat(),
             "behaviour_signal": bool(behaviour_signal),
             "churn_window_days": CHURN_WINDOW_DAYS,
         }
     )
-    return SimulatedData(
-        transactions=transactions,
-        customers=customers,
-        events=events,
-        campaigns=campaigns,
-        truth=truth,
-        as_of=as_of_ts,
-        horizon_days=horizon_days,
-        params=params_out,
-    )
+    return params_out
 
 
 def write_simulation(
