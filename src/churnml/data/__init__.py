@@ -10,10 +10,11 @@ from churnml.data.contract import (
     validate_transactions,
 )
 from churnml.data.io import atomic_path, read_table, write_table
-from churnml.data.load import load_tables
+from churnml.data.load import folder_tables, load_tables
 from churnml.data.summary import describe_tables
 
 __all__ = [
+    "folder_tables",
     "EVENT_TYPES",
     "InputTables",
     "atomic_path",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 
@@ -50,3 +51,32 @@ def load_tables(
         frames["campaigns"],
         strict_events=strict_events,
     )
+
+
+TABLE_NAMES: tuple[str, ...] = ("transactions", "customers", "events", "campaigns")
+
+
+def folder_tables(folder: PathLike) -> dict[str, Path]:
+    """The input files of a folder: ``transactions`` and whichever others exist.
+
+    Looks for ``<table>.parquet``, then ``<table>.csv`` (what ``churnml simulate`` and
+    ``churnml demo`` write); ``transactions`` is required. The result is what
+    :func:`load_tables` and ``Config.data`` take.
+    """
+    root = Path(folder)
+    found: dict[str, Path] = {}
+    for name in TABLE_NAMES:
+        for suffix in (".parquet", ".csv"):
+            candidate = root / f"{name}{suffix}"
+            if candidate.exists():
+                found[name] = candidate
+                break
+    if "transactions" not in found:
+        raise DataValidationError(
+            [
+                Problem(
+                    "transactions", "file", f"no transactions.parquet or transactions.csv in {root}"
+                )
+            ]
+        )
+    return found

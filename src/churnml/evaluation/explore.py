@@ -6,47 +6,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from churnml.features.rfm import purchase_days
-
-
-def cohort_retention(
-    transactions: pd.DataFrame, as_of: pd.Timestamp | str, freq: str = "M"
-) -> pd.DataFrame:
-    """Share of each acquisition cohort that bought in each later period.
-
-    Rows are cohorts (period of the first purchase), columns the number of periods
-    since acquisition; values are the share of the cohort with a purchase then.
-    """
-    days = purchase_days(transactions, as_of)
-    period = days["day"].dt.to_period(freq)
-    first = period.groupby(days["customer_id"]).transform("min")
-    age = (period - first).apply(lambda offset: offset.n)
-    active = pd.DataFrame(
-        {"cohort": first.astype(str), "age": age, "customer_id": days["customer_id"]}
-    )
-    counts = (
-        active.drop_duplicates()
-        .groupby(["cohort", "age"])["customer_id"]
-        .size()
-        .unstack(fill_value=0)
-    )
-    return counts.div(counts[0], axis=0)
-
-
-def plot_cohort_retention(retention: pd.DataFrame) -> Figure:
-    """Heat map of :func:`cohort_retention`."""
-    fig = Figure(figsize=(8, 5))
-    ax = fig.subplots()
-    shown = retention.iloc[:, 1:] if retention.shape[1] > 1 else retention
-    image = ax.imshow(shown.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0)
-    ax.set_yticks(range(len(shown)), labels=list(shown.index))
-    ax.set_xlabel("periods since first purchase")
-    ax.set_ylabel("acquisition cohort")
-    ax.set_title("Repeat-purchase retention by cohort")
-    fig.colorbar(image, ax=ax, label="share of cohort buying")
-    fig.tight_layout()
-    return fig
-
 
 def plot_rfm(rfm: pd.DataFrame) -> Figure:
     """Histograms of frequency, recency, T and monetary value."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from churnml.reporting.cohorts import CohortRetention
 from churnml.reporting.kpis import CustomerBaseKPIs
 
 if TYPE_CHECKING:
@@ -50,9 +51,9 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def retention_heatmap(kpis: CustomerBaseKPIs) -> Figure:
+def retention_heatmap(retention: CohortRetention) -> Figure:
     """Cohort x months-since-first-order shares, the darker the more customers came back."""
-    shares = kpis.retention.shares
+    shares = retention.shares
     fig = _figure(11, max(3.0, 0.28 * len(shares) + 1.6))
     ax = fig.add_subplot(1, 1, 1)
     if shares.empty:
@@ -62,7 +63,7 @@ def retention_heatmap(kpis: CustomerBaseKPIs) -> Figure:
     values = shares.to_numpy(dtype=float)
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap="Blues", vmin=0, vmax=1)
     ax.set_yticks(np.arange(len(shares)))
-    labels = [f"{c} (n={n:,})" for c, n in zip(shares.index, kpis.retention.sizes, strict=True)]
+    labels = [f"{c} (n={n:,})" for c, n in zip(shares.index, retention.sizes, strict=True)]
     ax.set_yticklabels(labels, fontsize=7)
     step = max(1, values.shape[1] // 24)
     ax.set_xticks(np.arange(0, values.shape[1], step))
@@ -188,7 +189,7 @@ _FIGURES: tuple[tuple[str, str, str, Callable[[CustomerBaseKPIs], Figure]], ...]
         "cohort_retention",
         "Cohort retention",
         "Share of each first-order cohort that ordered again k months later.",
-        retention_heatmap,
+        lambda kpis: retention_heatmap(kpis.retention),
     ),
     ("by_channel", "By channel", "Net revenue, AOV and orders per customer.", channel_bars),
     (
