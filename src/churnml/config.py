@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from churnml.errors import ConfigError
 
@@ -169,6 +169,30 @@ class TrackingConfig(_Section):
     register_model: bool = Field(True, description="Register the model and manage aliases.")
 
 
+class MonitorConfig(_Section):
+    """Drift and decay thresholds of ``churnml monitor`` (reference bins are made at training)."""
+
+    n_bins: int = Field(
+        10, ge=2, le=100, description="Quantile bins of each reference distribution (training)."
+    )
+    psi_warn: float = Field(0.1, gt=0, description="PSI from which a distribution is 'warn'.")
+    psi_alert: float = Field(
+        0.25, gt=0, description="PSI from which a distribution has moved ('alert', exit 3)."
+    )
+    max_auc_drop: float = Field(
+        0.05, ge=0, description="Matured AUC below the training backtest AUC by more: decay."
+    )
+    min_rows: int = Field(
+        500, ge=1, description="Fewest customers in a batch for its drift to be judged."
+    )
+
+    @model_validator(mode="after")
+    def _warn_before_alert(self) -> MonitorConfig:
+        if self.psi_warn > self.psi_alert:
+            raise ValueError(f"psi_warn ({self.psi_warn}) is above psi_alert ({self.psi_alert})")
+        return self
+
+
 class Config(_Section):
     """Everything a training run needs; each section has working defaults."""
 
@@ -179,6 +203,7 @@ class Config(_Section):
     segments: SegmentConfig = SegmentConfig()
     policy: PolicyConfig = PolicyConfig()
     tracking: TrackingConfig = TrackingConfig()
+    monitor: MonitorConfig = MonitorConfig()
     seed: int = Field(42, description="Seed of every random choice in training.")
 
     @classmethod

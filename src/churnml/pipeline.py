@@ -52,6 +52,7 @@ from churnml.models.churn import ChurnModel
 from churnml.models.ltv import LTVModel
 from churnml.models.procedure import ChurnFit, backtest_proba, fit_churn
 from churnml.models.sufficiency import check_history
+from churnml.monitoring.batch import reference_stats
 from churnml.privacy.suppression import drop_suppressed, load_suppressions
 from churnml.scoring.bundle import ModelBundle
 from churnml.segments import ValueTiers
@@ -289,6 +290,9 @@ def train(
                 model_name=config.tracking.model_name,
             )
             metrics.update(write_campaign_views(bundle, tables, config, as_of, plots / "policy"))
+            # What `churnml monitor` compares new batches with (also a run artifact).
+            bundle.reference = reference_stats(bundle, tables, as_of)
+            bundle.reference.save(plots / "reference.json")
             report_md = _report_markdown(config, as_of, fit, seen, report, ltv_diag, uplift_info)
             (plots / "report.md").write_text(report_md)
 

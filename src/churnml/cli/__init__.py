@@ -8,6 +8,7 @@ from churnml.cli import (  # noqa: F401  (registers the commands)
     campaigns,
     forget,
     models,
+    monitor,
     report,
     scoring,
 )

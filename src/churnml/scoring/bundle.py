@@ -14,6 +14,7 @@ uplift_revenue.json  incremental-revenue uplift models, when campaigns record re
 actions.yaml         the action catalogue the policy used
 suppressed.json      ids on the suppression list, only in the copy a batch job
                      hands its workers (never in a registered model)
+reference.json       binned training distributions of inputs and scores (monitoring)
 ===================  ==========================================================
 
 Nothing is pickled: each part can be read, diffed and audited as text.
@@ -37,6 +38,7 @@ from churnml.config import Config
 from churnml.errors import ChurnmlError
 from churnml.models.churn import ChurnModel
 from churnml.models.ltv import LTVModel
+from churnml.monitoring.reference import ReferenceStats
 from churnml.segments import ValueTiers
 
 FORMAT_VERSION = 1
@@ -64,6 +66,8 @@ class ModelBundle:
     #: Customers on the suppression list (:mod:`churnml.privacy.suppression`): the scorer
     #: gives them ``no_action``. Set per job with :meth:`with_suppressed`, not at training.
     suppressed: frozenset[str] = frozenset()
+    #: Training distributions for ``churnml monitor``; ``None`` in bundles made before it.
+    reference: ReferenceStats | None = None
 
     @property
     def budget(self) -> Budget:
@@ -125,6 +129,8 @@ class ModelBundle:
         (d / "actions.yaml").write_text(yaml.safe_dump(self.catalogue.to_dict(), sort_keys=False))
         if self.suppressed:
             _write_json(d / "suppressed.json", sorted(self.suppressed))
+        if self.reference is not None:
+            _write_json(d / "reference.json", self.reference.to_dict())
         return d
 
     @classmethod
@@ -144,6 +150,7 @@ class ModelBundle:
         churn["booster"] = (d / "churn_booster.txt").read_text()
         revenue = d / "uplift_revenue.json"
         suppressed = d / "suppressed.json"
+        reference = d / "reference.json"
         return cls(
             ltv=LTVModel.from_dict(_read_json(d / "ltv.json")),
             churn=ChurnModel.from_dict(churn),
@@ -158,6 +165,9 @@ class ModelBundle:
             model_version=model_version,
             revenue_uplift=UpliftModel.from_dict(_read_json(revenue)) if revenue.exists() else None,
             suppressed=frozenset(_read_json(suppressed)) if suppressed.exists() else frozenset(),
+            reference=(
+                ReferenceStats.from_dict(_read_json(reference)) if reference.exists() else None
+            ),
         )
 
     def describe(self) -> dict[str, Any]:
