@@ -27,6 +27,7 @@ from sklearn.metrics import roc_auc_score
 from churnml.config import MonitorConfig
 from churnml.data import validate_tables
 from churnml.datasets import simulate
+from churnml.errors import DataValidationError
 from churnml.features import build_features
 from churnml.monitoring.check import run_monitor
 from churnml.monitoring.drift import chi_square, psi
@@ -280,6 +281,10 @@ def test_immature_labels_are_skipped_and_a_drop_in_auc_is_decay(
     assert result.outcomes is not None and result.outcomes.matured
     assert result.outcomes.auc < 0.6 and result.decayed and result.exit_code == 3
     assert not result.drift.moved  # the batch itself did not move: decay alone gives 3
+
+    mixed = pd.concat([early.head(10), late.head(10)])
+    with pytest.raises(DataValidationError, match="expected one scoring date"):
+        run_monitor(bundle, tables, AS_OF, scores=mixed)
 
 
 # ---------------------------------------------------------------- old bundles

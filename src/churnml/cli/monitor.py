@@ -69,8 +69,7 @@ def monitor(
 ) -> None:
     """Compare a batch with the model's training data and matured scores with the truth.
 
-    Exit code 0: fine; 3: a feature or score moved (PSI >= psi_alert) or the matured
-    AUC fell by more than max_auc_drop; 2: bad input; 1: other errors.
+    Exit code 0: fine. 3: a feature or score moved (PSI >= psi_alert) or the matured AUC fell by more than max_auc_drop. 2: bad input. 1: other errors.
     """
     import tempfile
 
