@@ -40,6 +40,9 @@ def test_help_lists_every_command() -> None:
         "demo",
         "lift",
         "evaluate-policy",
+        "report",
+        "monitor",
+        "forget",
     ):
         assert command in done.stdout
 
