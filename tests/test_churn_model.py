@@ -33,8 +33,7 @@ from churnml.models.inputs import CHURN_FEATURES, LTV_COLUMNS
 from churnml.models.reason_texts import DESCRIPTIONS, describe
 from churnml.models.reasons import (
     ReasonCodes,
-    _describe_distinct,
-    _describe_rows,
+    _describe,
     _top_columns,
     top_reasons,
 )
@@ -228,14 +227,19 @@ def test_bulk_reason_descriptions_and_picks_equal_the_row_by_row_ones(sim_run):
             expected = np.argsort(-key, axis=1, kind="stable")[:, :k]
             np.testing.assert_array_equal(_top_columns(key, k), expected)
     top = _top_columns(contrib, 4)
-    assert _describe_distinct(top, data, names) == _describe_rows(top, data, names)
+    assert _describe(top, data, names) == _sentences(top, data, names)
     # a model with a feature the templates do not know, and one whose context is missing
     odd = [*names[:-1], "my_extra_column"]
-    assert _describe_distinct(top, data, odd) == _describe_rows(top, data, odd)
+    assert _describe(top, data, odd) == _sentences(top, data, odd)
     bulk = top_reasons(contrib, data, names, 3)
-    assert bulk.descriptions == [
-        _describe_rows(top[i : i + 1, :3], data[i : i + 1], names)[0] for i in range(len(data))
-    ]
+    assert bulk.descriptions == _sentences(top[:, :3], data, names)
+    assert top_reasons(contrib[:0], data[:0], names, 3).descriptions == []
+
+
+def _sentences(top: np.ndarray, data: np.ndarray, names: list[str]) -> list[list[str]]:
+    """:func:`describe` of every slot, one call each: the definition of a description."""
+    rows = [dict(zip(names, values, strict=True)) for values in data.tolist()]
+    return [[describe(names[j], rows[i]) for j in top_i] for i, top_i in enumerate(top.tolist())]
 
 
 # ------------------------------------------------------------------ quality on simulated data

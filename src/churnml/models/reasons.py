@@ -25,23 +25,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from churnml.models.reason_texts import describe, template_of
+from churnml.models.reason_texts import template_of
 
 # ----------------------------------------------------------------- top reasons in bulk
-
-
-class _LazyRow:
-    """Feature values of one row by name, for the description templates."""
-
-    __slots__ = ("_positions", "_values")
-
-    def __init__(self, values: np.ndarray, positions: dict[str, int]):
-        self._values = values
-        self._positions = positions
-
-    def get(self, name: str, default: float = float("nan")) -> float:
-        j = self._positions.get(name)
-        return default if j is None else float(self._values[j])
 
 
 @dataclass(frozen=True)
@@ -193,12 +179,11 @@ def top_reasons(
     top = _top_columns(key, k)
     rows = np.arange(len(data))[:, None]
     names = np.asarray(feature_names, dtype=object)
-    describe_all = _describe_rows if len(data) <= _ROW_BY_ROW else _describe_distinct
     return ReasonCodes(
         features=names[top],
         values=np.asarray(data[rows, top], dtype=np.float64),
         contributions=np.asarray(contributions[rows, top], dtype=np.float64),
-        descriptions=describe_all(top, data, feature_names),
+        descriptions=_describe(top, data, feature_names),
     )
 
 
@@ -220,36 +205,20 @@ def _top_columns(key: np.ndarray, k: int) -> np.ndarray:
     return top
 
 
-#: Up to this many rows descriptions are written row by row; above it, each distinct
-#: sentence once (sorting the slots costs more than it saves for a few customers).
-_ROW_BY_ROW = 64
-
-
-def _describe_rows(
-    top: np.ndarray, data: np.ndarray, feature_names: Sequence[str]
-) -> list[list[str]]:
-    """The sentence of every ``(row, slot)`` of ``top``, one template call each."""
-    positions = {name: j for j, name in enumerate(feature_names)}
-    texts = []
-    for i, top_i in enumerate(top.tolist()):
-        row = _LazyRow(data[i], positions)  # the templates read a few values each
-        texts.append([describe(feature_names[j], row) for j in top_i])
-    return texts
-
-
-def _describe_distinct(
-    top: np.ndarray, data: np.ndarray, feature_names: Sequence[str]
-) -> list[list[str]]:
-    """:func:`_describe_rows`, with one template call per distinct sentence input.
+def _describe(top: np.ndarray, data: np.ndarray, feature_names: Sequence[str]) -> list[list[str]]:
+    """The sentence of every ``(row, slot)`` of ``top``, one template call per distinct input.
 
     Customers share many sentences ("never opened an e-mail, visited the site or used
     the app", "last purchase 30 days ago"): per feature, the slots are grouped by the
     bytes of the values the template reads (:attr:`Template.reads`), and each group is
     described once. Equal bytes are equal values, so every slot gets exactly the
-    sentence :func:`describe` would write for it; on the batch benchmark's data a
-    bucket of 48,500 customers needs 53k template calls instead of 145k.
+    sentence :func:`~churnml.models.reason_texts.describe` writes for it; on the batch
+    benchmark's data a bucket of 48,500 customers needs 53k template calls instead of
+    145k.
     """
     n, k = top.shape
+    if n * k == 0:
+        return [[] for _ in range(n)]
     positions = {name: j for j, name in enumerate(feature_names)}
     slot_feature = top.ravel()
     slot_row = np.repeat(np.arange(n), k)
@@ -269,7 +238,7 @@ def _describe_distinct(
             first, inverse = np.zeros(1, dtype=np.intp), np.zeros(len(slots), dtype=np.intp)
         distinct = np.empty(len(first), dtype=object)
         # The template sees exactly what it reads (a feature it reads that the model
-        # lacks takes the template's default, as in :func:`describe`).
+        # lacks takes the template's default, as in ``describe``).
         distinct[:] = [
             template.text(dict(zip(names, values, strict=True))) for values in read[first].tolist()
         ]
