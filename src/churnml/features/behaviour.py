@@ -45,7 +45,6 @@ import pandas as pd
 
 from churnml.data.contract import CONSENT_COLUMNS, EVENT_TYPES, InputTables
 from churnml.features.grouping import (
-    DICT_LOOKUP_MAX,
     count_by,
     day_numbers,
     min_by,
@@ -388,14 +387,12 @@ def _table_chunks(table: pd.DataFrame | None) -> Iterator[pd.DataFrame]:
 def _slots(values: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """Index of each value in ``names``; ``len(names)`` for anything else (or missing).
 
-    Many values are hashed once (``pd.factorize``) and only the distinct ones are
+    The values are hashed once (``pd.factorize``) and only the distinct ones are
     compared with ``names``: one pass over millions of strings instead of one per
-    name. A few values (one customer's rows) are looked up in a dict directly.
+    name.
     """
     lookup = {name: j for j, name in enumerate(names)}
     other = len(names)
-    if len(values) <= DICT_LOOKUP_MAX:
-        return np.fromiter((lookup.get(v, other) for v in values), np.intp, len(values))
     codes, uniques = pd.factorize(values)
     slot_of = np.array([lookup.get(u, other) for u in uniques] + [other], dtype=np.intp)
     return slot_of[codes]  # code -1 (missing) takes the last entry: other

@@ -20,11 +20,6 @@ import pandas as pd
 #: temporary arrays then take tens of MB whatever the table size, not GBs.
 CHUNK_ROWS = 1 << 20
 
-#: Up to this many values, lookups (ids, event types, channels) go through a dict:
-#: ``pd.factorize`` / ``Index.get_indexer`` cost tens of microseconds of fixed
-#: overhead, which is most of the time of a one-customer request.
-DICT_LOOKUP_MAX = 256
-
 DAY_NS = 86_400_000_000_000
 #: Day number given to missing dates: later than any cut-off, so never "before" one.
 NO_DAY = np.iinfo(np.int64).max

@@ -12,13 +12,11 @@ all start from it, so they agree on who the customers are and what a purchase da
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from churnml.features.grouping import (
-    DICT_LOOKUP_MAX,
     cutoff_day,
     day_numbers,
     encode,
@@ -58,14 +56,7 @@ class PurchaseHistory:
 
     def encode(self, ids: np.ndarray) -> np.ndarray:
         """Code of each id (its position in ``customers``); -1 for any other id."""
-        if len(ids) <= DICT_LOOKUP_MAX and self.n_customers <= DICT_LOOKUP_MAX:
-            position = self._position
-            return np.fromiter((position.get(i, -1) for i in ids), dtype=np.intp, count=len(ids))
         return encode(ids, self.customers)
-
-    @cached_property
-    def _position(self) -> dict[object, int]:
-        return {c: i for i, c in enumerate(self.customers)}
 
     def days_per_customer(self) -> np.ndarray:
         """Number of distinct purchase days of each customer (>= 1)."""
