@@ -103,7 +103,6 @@ from churnml.models.ltv_fitting import (
     lifetimes_version,
     params_ok,
     patterns,
-    prediction_patterns,
     run_fitter,
     standard_errors,
     validate_rfm,
@@ -451,7 +450,7 @@ class LTVModel(BaseEstimator):
         params = self.bgnbd_params_
 
         # BG/NBD outputs depend on (x, t_x, T) only: evaluate once per distinct pattern.
-        codes, rep = prediction_patterns(x, tx, t_)
+        codes, rep, _ = patterns(x, tx, t_)
         ux, utx, ut = x[rep], tx[rep], t_[rep]
         discounted_if_alive, expected_if_alive = discounted_expected_purchases(
             params,
