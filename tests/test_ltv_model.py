@@ -648,3 +648,20 @@ def test_value_if_retained_is_clv_given_alive(fitted: LTVModel, simulated: pd.Da
     # A long-silent frequent buyer is probably gone, but worth much if back.
     gone = out["p_alive"].idxmin()
     assert out.loc[gone, "value_if_retained"] > 5 * out.loc[gone, "clv"]
+
+
+def test_patterns_number_groups_in_order_of_first_appearance() -> None:
+    from churnml.models.ltv_fitting import patterns
+
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 5, 2000).astype(float)
+    x[::9] = -0.0  # equal to 0.0: the same group
+    columns = (x, rng.integers(0, 30, 2000).astype(float), rng.integers(40, 44, 2000) * 1.0)
+    codes, rep, sizes = patterns(*columns)
+    frame = pd.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
+    expected = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    np.testing.assert_array_equal(codes, expected)
+    np.testing.assert_array_equal(sizes, np.bincount(expected))
+    for c in columns:
+        np.testing.assert_array_equal(c[rep][codes], c)
+    assert [len(a) for a in patterns(np.empty(0), np.empty(0))] == [0, 0, 0]
