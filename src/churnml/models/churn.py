@@ -53,7 +53,6 @@ from sklearn.metrics import roc_auc_score
 
 from churnml.config import ChurnConfig
 from churnml.evaluation.metrics import expected_calibration_error
-from churnml.frames import number_matrix
 from churnml.models.churn_fitting import apply_calibrator, fit_calibrator, split_rows
 from churnml.models.reasons import ReasonCodes, top_reasons
 
@@ -64,8 +63,6 @@ FORMAT_VERSION = 1
 #: Rows per LightGBM thread when training and when predicting (see ``ChurnModel._threads``).
 TRAIN_ROWS_PER_THREAD = 50_000
 PREDICT_ROWS_PER_THREAD = 10_000
-#: Frames up to this many rows are converted to a matrix in one step (see ``_matrix``).
-SMALL_FRAME_ROWS = 256
 #: Calibrated probabilities are kept inside this margin from 0 and 1 (log loss stays finite).
 
 _PARAM_NAMES: tuple[str, ...] = (
@@ -375,15 +372,6 @@ class ChurnModel(BaseEstimator):
             missing = [c for c in self.feature_names_ if c not in X.columns]
             if missing:
                 raise ValueError(f"missing feature columns: {', '.join(missing)}")
-            if len(X) <= SMALL_FRAME_ROWS:
-                # For a few rows the per-column loop below costs more (a pandas lookup
-                # per feature) than the copy: the features by position from one array,
-                # or one selection when some column is not a number.
-                whole = number_matrix(X)
-                if whole is not None:
-                    positions = X.columns.get_indexer(self.feature_names_)
-                    return np.ascontiguousarray(whole[:, positions])
-                return X[self.feature_names_].to_numpy(dtype=np.float64)
             # Column by column into a column-major matrix: one contiguous copy per
             # feature, which LightGBM reads as is (selecting the columns and calling
             # to_numpy would copy twice).

@@ -40,7 +40,6 @@ from churnml.actions.policy import (
 )
 from churnml.actions.uplift import uplift_table
 from churnml.data.contract import InputTables
-from churnml.frames import number_matrix
 from churnml.models.inputs import LTV_COLUMNS, model_inputs
 from churnml.scoring.bundle import ModelBundle
 from churnml.segments import assign_segments
@@ -165,15 +164,7 @@ class Scorer:
 
 
 def _columns_of(frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The columns ``names`` of ``frame`` that exist, as arrays (views where possible).
-
-    The model inputs of a few customers are one float block: one array and columns
-    by position replace a pandas lookup per column (~10 µs each).
-    """
-    whole = number_matrix(frame)
-    if whole is not None:
-        positions = frame.columns.get_indexer(list(names))
-        return {n: whole[:, j] for n, j in zip(names, positions, strict=True) if j >= 0}
+    """The columns ``names`` of ``frame`` that exist, as arrays (views where possible)."""
     return {n: frame[n].to_numpy() for n in names if n in frame.columns}
 
 
