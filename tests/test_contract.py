@@ -193,10 +193,10 @@ def test_csv_and_parquet_give_the_same_tables(tmp_path) -> None:  # type: ignore
 
 
 # ------------------------------------------------------------------------------ fast paths
-# The validators pick a route by input size and content (a Python loop for a few
-# rows, Arrow for many, pandas for anything unusual; no groupby unless an order id
-# repeats). These tests force each route on the same messy inputs and require the
-# same output frames or the same problems, so that no route can drift.
+# The validators pick a route by content (Arrow for strings, pandas for anything
+# unusual, a Python loop for the few dates of a request; no groupby unless an order
+# id repeats). These tests force each route on the same messy inputs and require
+# the same output frames or the same problems, so that no route can drift.
 
 _MESSY_TEXT = ["a", "B", " c1", "007 ", "\tX\n", "Zoë", "İd", "\xa0n\u3000", "", "  ", None]
 _MESSY_DATES = [
@@ -288,7 +288,7 @@ def _assert_same(a: object, b: object) -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("n", [1, 3, 40])
-def test_small_input_route_matches_the_vectorised_route(
+def test_small_date_route_matches_the_vectorised_route(
     seed: int, n: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from churnml.data import contract

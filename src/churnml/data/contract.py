@@ -22,11 +22,13 @@ Speed
 -----
 The validators run on every HTTP request (a handful of rows, where pandas' fixed
 cost per call dominates) and on tables of tens of millions of rows (where copies
-and per-row Python objects dominate). Small columns are therefore checked in
-plain Python, large ones with one vectorised Arrow/numpy pass that reuses the
-caller's string objects, and rows of one order are grouped only when an order id
-repeats. Every route gives the same frames and problems as the general pandas
-route; ``tests/test_contract.py`` compares them.
+and per-row Python objects dominate). Columns are checked with one vectorised
+Arrow/numpy pass that reuses the caller's string objects, and rows of one order
+are grouped only when an order id repeats. Date columns of at most
+``_SMALL_ROWS`` rows are the one exception: pandas' date parsing has a fixed
+cost per column that dominates an HTTP request, so a request's dates are parsed
+in Python and numpy. Every route gives the same frames and problems as the general
+pandas route; ``tests/test_contract.py`` compares them.
 """
 
 from __future__ import annotations
@@ -112,19 +114,16 @@ def _require(frame: pd.DataFrame, required: Iterable[str], col: _Collector) -> b
 # ------------------------------------------------------------------------------ text columns
 #
 # Every text column is "trimmed (and maybe lower-cased) as an Arrow string would be".
-# The reference is _clean_text_pandas; the two faster routes below give the same
-# values for the inputs they accept and decline (return None) everything else:
-#
-# * up to _SMALL_ROWS rows of plain ASCII ``str``/None (an HTTP request): a Python
-#   loop, because each pandas/Arrow call costs tens of microseconds on any input;
-# * larger columns of ``str``: one Arrow pass that only *checks* the strings and
-#   keeps the caller's string objects when trimming changes nothing (the usual
-#   case), instead of building a new Python string per row.
-#
-# Python's ``str.strip`` and Arrow's ``utf8_trim_whitespace`` remove the same
-# characters, and lower-casing agrees on ASCII; tests compare the routes.
+# The definition is _clean_text_pandas (any objects: numbers become their ``str``).
+# Columns of ``str`` and None take _clean_text_arrow instead: one Arrow pass that
+# only *checks* the strings and keeps the caller's string objects when trimming
+# changes nothing (the usual case), instead of building a new Python string per row.
+# _clean_text_small, the same rule for plain ASCII in a Python loop, serves the
+# few date strings of a request (see _parse_dates). Python's ``str.strip`` and
+# Arrow's ``utf8_trim_whitespace`` remove the same characters, and lower-casing
+# agrees on ASCII; tests compare the three.
 
-#: Columns with at most this many rows take the pure-Python route.
+#: Date columns with at most this many rows are parsed in Python (see _parse_dates).
 _SMALL_ROWS = 256
 
 
@@ -143,10 +142,9 @@ class _Text:
 def _clean_text(values: pd.Series, lower: bool = False) -> _Text:
     """``values`` as text, trimmed (and lower-cased): the contract's rule for ids and labels."""
     if values.dtype == object:
-        route = _clean_text_small if len(values) <= _SMALL_ROWS else _clean_text_arrow
-        fast = route(values.to_numpy(), lower)
-        if fast is not None:
-            return fast
+        strings = _clean_text_arrow(values.to_numpy(), lower)
+        if strings is not None:
+            return strings
     return _clean_text_pandas(values, lower)
 
 
@@ -160,7 +158,7 @@ def _clean_text_pandas(values: pd.Series, lower: bool) -> _Text:
 
 
 def _clean_text_small(raw: np.ndarray, lower: bool) -> _Text | None:
-    """Few ASCII strings, in Python; None when a value is anything else."""
+    """A few ASCII strings, in Python; None when a value is anything else."""
     out: list[object] = []
     for v in raw:
         if v is None or v is pd.NA:
@@ -176,7 +174,7 @@ def _clean_text_small(raw: np.ndarray, lower: bool) -> _Text | None:
 
 
 def _clean_text_arrow(raw: np.ndarray, lower: bool) -> _Text | None:
-    """Many strings, in Arrow, keeping the input's string objects where nothing changes.
+    """Strings, in Arrow, keeping the input's string objects where nothing changes.
 
     Sharing the objects keeps the output as small as the input (8 bytes a row);
     the rows that trimming does change get one new object per distinct value.
@@ -210,8 +208,6 @@ def _np_bool(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def _isin(values: np.ndarray, allowed: frozenset[str]) -> np.ndarray:
     """Which cleaned text values (``str`` or ``pd.NA``) are in ``allowed``."""
-    if len(values) <= _SMALL_ROWS:
-        return np.array([v is not pd.NA and v in allowed for v in values], dtype=bool)
     return pd.Series(values, copy=False).isin(allowed).to_numpy()
 
 
@@ -246,6 +242,8 @@ def _parse_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         stamps = _as_naive_ns(values)
         return _in_range(stamps), np.isnat(stamps)
     if values.dtype == object and len(values) <= _SMALL_ROWS:
+        # A request's few dates: pandas' string and date parsing have a fixed cost per
+        # column many times that of a Python loop and numpy's ISO parser.
         text = _clean_text_small(values.to_numpy(), lower=False)
         if text is not None:
             return _parse_small_date_text(text, values.index), text.blank
@@ -443,8 +441,6 @@ def _all_distinct(values: np.ndarray) -> bool:
     strictly increasing ids (the usual export order) are distinct after one
     vectorised comparison, and any other order is settled by a sort.
     """
-    if len(values) <= _SMALL_ROWS:
-        return len(set(values)) == len(values)
     arr = pa.array(values, type=pa.large_string())
     if pc.all(pc.less(arr[:-1], arr[1:])).as_py():
         return True
