@@ -173,6 +173,12 @@ def _clean_text_small(raw: np.ndarray, lower: bool) -> _Text | None:
     return _Text(values, np.array(blank, dtype=bool))
 
 
+# Arrow scalars made once: a Python value would be converted on every call.
+_EMPTY = pa.scalar("", pa.large_string())
+_TRUE_SCALAR = pa.scalar(True)
+_FALSE_SCALAR = pa.scalar(False)
+
+
 def _clean_text_arrow(raw: np.ndarray, lower: bool) -> _Text | None:
     """Strings, in Arrow, keeping the input's string objects where nothing changes.
 
@@ -189,8 +195,8 @@ def _clean_text_arrow(raw: np.ndarray, lower: bool) -> _Text | None:
     clean = pc.utf8_trim_whitespace(arr)
     if lower:
         clean = pc.utf8_lower(clean)
-    blank = _np_bool(pc.fill_null(pc.equal(clean, ""), True))
-    changed = _np_bool(pc.fill_null(pc.not_equal(clean, arr), False))
+    blank = _np_bool(pc.fill_null(pc.equal(clean, _EMPTY), _TRUE_SCALAR))
+    changed = _np_bool(pc.fill_null(pc.not_equal(clean, arr), _FALSE_SCALAR))
     values = raw.copy()
     if arr.null_count:
         values[_np_bool(arr.is_null())] = pd.NA

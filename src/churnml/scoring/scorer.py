@@ -164,8 +164,15 @@ class Scorer:
 
 
 def _columns_of(frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The columns ``names`` of ``frame`` that exist, as arrays (views where possible)."""
-    return {n: frame[n].to_numpy() for n in names if n in frame.columns}
+    """The columns ``names`` of the model inputs ``frame`` that exist, as float arrays.
+
+    The model inputs are one float block (:func:`~churnml.models.inputs.model_inputs`):
+    its columns are views of one array, read by position (a pandas lookup per column
+    would be most of this step's time for one customer).
+    """
+    whole = frame.to_numpy(dtype=np.float64)
+    positions = frame.columns.get_indexer(list(names))
+    return {n: whole[:, j] for n, j in zip(names, positions, strict=True) if j >= 0}
 
 
 @contextlib.contextmanager
