@@ -15,7 +15,7 @@ from churnml.data import (
     validate_tables,
     validate_transactions,
 )
-from churnml.data.contract import parse_dates
+from churnml.data.coerce import parse_dates
 from churnml.errors import DataValidationError
 
 
@@ -291,7 +291,7 @@ def _assert_same(a: object, b: object) -> None:
 def test_small_date_route_matches_the_vectorised_route(
     seed: int, n: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from churnml.data import contract
+    from churnml.data import coerce
 
     tables = _messy_tables(seed, n, clean=seed % 2 == 0)
     validators = {
@@ -301,14 +301,14 @@ def test_small_date_route_matches_the_vectorised_route(
         "campaigns": validate_campaigns,
     }
     small = {t: _outcome(v, tables[t]) for t, v in validators.items()}
-    monkeypatch.setattr(contract, "_SMALL_ROWS", 0)
+    monkeypatch.setattr(coerce, "_SMALL_ROWS", 0)
     for table, validate in validators.items():
         _assert_same(small[table], _outcome(validate, tables[table]))
 
 
 @pytest.mark.parametrize("lower", [False, True])
 def test_text_routes_match_the_arrow_string_reference(lower: bool) -> None:
-    from churnml.data.contract import _clean_text_arrow, _clean_text_pandas, _clean_text_small
+    from churnml.data.coerce import _clean_text_arrow, _clean_text_pandas, _clean_text_small
 
     rng = np.random.default_rng(1)
     pool = [*_MESSY_TEXT, "a\u2003", "\x1cb\x1f", "\u200bz", "MiXeD", "ß", "ǅ"]

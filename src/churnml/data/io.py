@@ -2,7 +2,7 @@
 
 Reading: CSV or Parquet, chosen by extension. Identifier and date columns are
 read as text so that leading zeros survive and offsets are interpreted by
-:func:`churnml.data.contract.parse_dates`, not by the file reader.
+:func:`churnml.data.coerce.parse_dates`, not by the file reader.
 
 Writing: every output goes to a temporary file in the destination folder and is
 renamed into place only once it is complete, so a crash or a kill leaves either
