@@ -37,6 +37,10 @@ def api_schema(churn_server: ServerProcess) -> Any:
     loaded.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
         expected_statuses=["2xx", "404", "422"]
     )
+    # An invalid body can also be too large (a list far beyond its maxItems): the service
+    # refuses those with 413 before reading them, which rejects them just as well.
+    rejection = loaded.config.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "413"]
     return loaded
 
 
