@@ -27,8 +27,7 @@ import churnml
 from churnml.config import LTVConfig
 from churnml.errors import DataValidationError
 from churnml.evaluation.ltv_diagnostics import clv_decile_table, normalised_gini
-from churnml.models import ltv as ltv_module
-from churnml.models import ltv_formulas
+from churnml.models import ltv_artifact, ltv_formulas
 from churnml.models.ltv import (
     PREDICTION_COLUMNS,
     LTVArtifactError,
@@ -595,7 +594,7 @@ def test_load_rejects_edited_or_foreign_artifacts(fitted: LTVModel, tmp_path: Pa
 
     # An artifact written by another churnml version: its id is self-consistent but stale.
     old = {**good, "churnml_version": "0.0.1"}
-    old["model_id"] = LTVModel._model_id(old)
+    old["model_id"] = ltv_artifact.model_id(old)
     with pytest.raises(LTVArtifactError, match="written by churnml 0.0.1"):
         LTVModel.from_dict(old)
     with pytest.warns(UserWarning, match="written by churnml 0.0.1"):
@@ -610,7 +609,7 @@ def test_load_rejects_edited_or_foreign_artifacts(fitted: LTVModel, tmp_path: Pa
 
 def test_model_id_depends_on_version(fitted: LTVModel, monkeypatch: pytest.MonkeyPatch) -> None:
     before = fitted.model_id
-    monkeypatch.setattr(ltv_module, "churnml_version", "9.9.9")
+    monkeypatch.setattr(ltv_artifact, "churnml_version", "9.9.9")
     assert fitted.model_id != before
 
 

@@ -66,7 +66,6 @@ BG/NBD model. http://brucehardie.com/notes/021/
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -79,7 +78,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from churnml import __version__ as churnml_version
 from churnml.features.rfm import days_per_unit, rfm_summary
 
 if TYPE_CHECKING:
@@ -89,6 +87,7 @@ if TYPE_CHECKING:
 
 from sklearn.base import BaseEstimator
 
+from churnml.models.ltv_artifact import artifact_payload, read_artifact
 from churnml.models.ltv_fitting import (
     RFM_COLUMNS,
     Attempt,
@@ -100,7 +99,6 @@ from churnml.models.ltv_fitting import (
     fit_with_retries,
     fitter_classes,
     ladder,
-    lifetimes_version,
     params_ok,
     patterns,
     run_fitter,
@@ -155,8 +153,6 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 #: |Pearson correlation| of frequency and mean spend above which the Gamma-Gamma
 #: independence assumption is flagged (CDNOW: 0.11, Fader & Hardie 2013).
 GG_CORRELATION_THRESHOLD = 0.3
-_FORMAT = "churnml.ltv"
-_FORMAT_VERSION = 1
 
 
 class LTVModel(BaseEstimator):
@@ -503,39 +499,15 @@ class LTVModel(BaseEstimator):
 
     # -- persistence ---------------------------------------------------------------------
 
-    @staticmethod
-    def _model_id(payload: Mapping[str, Any]) -> str:
-        keyed = {
-            k: payload[k]
-            for k in (
-                "format",
-                "format_version",
-                "churnml_version",
-                "config",
-                "bgnbd_params",
-                "gamma_gamma_params",
-            )
-        }
-        text = json.dumps(keyed, sort_keys=True, allow_nan=False, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
     def to_dict(self) -> dict[str, Any]:
         """Parameters, hyperparameters and fit report as a JSON-safe dict with a ``model_id``."""
         self._check_fitted()
-        payload: dict[str, Any] = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "churnml_version": churnml_version,
-            "lifetimes_version": lifetimes_version(),
-            "config": clean(self.get_params()),
-            "bgnbd_params": {k: float(self.bgnbd_params_[k]) for k in BGNBD_PARAMS},
-            "gamma_gamma_params": {
-                k: float(self.gamma_gamma_params_[k]) for k in GAMMA_GAMMA_PARAMS
-            },
-            "fit_report": clean(getattr(self, "fit_report_", {})),
-        }
-        payload["model_id"] = self._model_id(payload)
-        return payload
+        return artifact_payload(
+            config=clean(self.get_params()),
+            bgnbd_params={k: float(self.bgnbd_params_[k]) for k in BGNBD_PARAMS},
+            gamma_gamma_params={k: float(self.gamma_gamma_params_[k]) for k in GAMMA_GAMMA_PARAMS},
+            fit_report=clean(getattr(self, "fit_report_", {})),
+        )
 
     @property
     def model_id(self) -> str:
@@ -550,47 +522,23 @@ class LTVModel(BaseEstimator):
         ------
         LTVArtifactError
             Wrong format, missing fields, a ``model_id`` that does not match the
-            content (edited or corrupted), or an artifact written by another churnml
-            version (unless ``allow_version_mismatch``, which only warns).
+            content (edited or corrupted), an artifact written by another churnml
+            version (unless ``allow_version_mismatch``, which only warns), unknown
+            hyperparameters or invalid parameters.
         """
-        if not isinstance(d, Mapping) or d.get("format") != _FORMAT:
-            found = d.get("format") if isinstance(d, Mapping) else type(d).__name__
-            raise LTVArtifactError(f"not a churnml LTV model (format {found!r})")
-        if d.get("format_version") != _FORMAT_VERSION:
-            raise LTVArtifactError(
-                f"unsupported LTV model format_version {d.get('format_version')!r} "
-                f"(this churnml reads {_FORMAT_VERSION})"
-            )
-        try:
-            expected = cls._model_id(d)
-            config = dict(d["config"])
-            bg = {k: float(d["bgnbd_params"][k]) for k in BGNBD_PARAMS}
-            gg = {k: float(d["gamma_gamma_params"][k]) for k in GAMMA_GAMMA_PARAMS}
-        except (KeyError, TypeError, ValueError) as err:
-            raise LTVArtifactError(f"malformed LTV model: {type(err).__name__}: {err}") from None
-        if d.get("model_id") != expected:
-            raise LTVArtifactError(
-                f"model_id mismatch: stored {d.get('model_id')!r}, content hashes to {expected!r} "
-                "(the file was edited or corrupted)"
-            )
-        if d["churnml_version"] != churnml_version:
-            msg = (
-                f"LTV model {expected} was written by churnml {d['churnml_version']}, "
-                f"this is churnml {churnml_version}"
-            )
-            if not allow_version_mismatch:
-                raise LTVArtifactError(msg + "; refit it or pass allow_version_mismatch=True")
-            warnings.warn(msg, UserWarning, stacklevel=2)
-        unknown = set(config) - set(cls._get_param_names())
+        art = read_artifact(d, allow_version_mismatch)
+        unknown = set(art.config) - set(cls._get_param_names())
         if unknown:
             raise LTVArtifactError(f"unknown hyperparameters in LTV model: {sorted(unknown)}")
-        model = cls(**config)
+        model = cls(**art.config)
         model._check_hyperparameters()
-        if params_ok(bg) or params_ok(gg):
-            raise LTVArtifactError(f"invalid stored parameters: {bg}, {gg}")
-        model.bgnbd_params_ = bg
-        model.gamma_gamma_params_ = gg
-        model.fit_report_ = dict(d.get("fit_report") or {})
+        if params_ok(art.bgnbd_params) or params_ok(art.gamma_gamma_params):
+            raise LTVArtifactError(
+                f"invalid stored parameters: {art.bgnbd_params}, {art.gamma_gamma_params}"
+            )
+        model.bgnbd_params_ = art.bgnbd_params
+        model.gamma_gamma_params_ = art.gamma_gamma_params
+        model.fit_report_ = art.fit_report
         return model
 
     def save(self, path: str | Path) -> Path:
