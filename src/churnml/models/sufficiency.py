@@ -122,7 +122,10 @@ class HistoryCheck:
         }
 
 
-def _cutoffs(first: pd.Timestamp, end: pd.Timestamp, cfg: TimeConfig) -> list[pd.Timestamp]:
+def configured_cutoffs(
+    first: pd.Timestamp, end: pd.Timestamp, cfg: TimeConfig
+) -> list[pd.Timestamp]:
+    """The rolling cut-offs of ``cfg`` between the first order and ``end`` (oldest first)."""
     return rolling_cutoffs(
         first,
         end,
@@ -152,7 +155,7 @@ def check_history(tables: InputTables, as_of: pd.Timestamp | str, cfg: TimeConfi
         raise InsufficientHistoryError(f"no purchase before as_of {end.date()}")
     dates = before["order_date"]
     first, last = dates.min(), dates.max()
-    shipped = _cutoffs(first, end, cfg)
+    shipped = configured_cutoffs(first, end, cfg)
     newest = churn_labels(before, end - pd.Timedelta(days=window), window)
     check = HistoryCheck(
         as_of=end,
@@ -168,7 +171,7 @@ def check_history(tables: InputTables, as_of: pd.Timestamp | str, cfg: TimeConfi
         ),
         newest_window_customers=len(newest),
         newest_window_churners=int(newest.sum()),
-        backtest_cutoffs=_cutoffs(first, end - pd.Timedelta(days=window), cfg),
+        backtest_cutoffs=configured_cutoffs(first, end - pd.Timedelta(days=window), cfg),
         shipped_cutoffs=shipped,
     )
     if not shipped:

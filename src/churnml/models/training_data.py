@@ -27,9 +27,10 @@ import pandas as pd
 from churnml.config import LTVConfig, TimeConfig
 from churnml.data.contract import InputTables
 from churnml.errors import ChurnmlError
-from churnml.features import churn_labels, rfm_summary, rolling_cutoffs
+from churnml.features import churn_labels, rfm_summary
 from churnml.models.inputs import CHURN_FEATURES, model_inputs
 from churnml.models.ltv import LTVFitError, LTVModel
+from churnml.models.sufficiency import configured_cutoffs
 
 logger = logging.getLogger(__name__)
 
@@ -114,14 +115,8 @@ def training_cutoffs(
     tables: InputTables, as_of: pd.Timestamp | str, time_cfg: TimeConfig
 ) -> list[pd.Timestamp]:
     """The rolling cut-offs of ``time_cfg`` before ``as_of`` (oldest first)."""
-    first = tables.transactions["order_date"].min()
-    return rolling_cutoffs(
-        first,
-        as_of,
-        window_days=time_cfg.churn_window_days,
-        n_cutoffs=time_cfg.n_cutoffs,
-        step_days=time_cfg.cutoff_step_days,
-        min_history_days=time_cfg.min_history_days,
+    return configured_cutoffs(
+        tables.transactions["order_date"].min(), pd.Timestamp(as_of), time_cfg
     )
 
 

@@ -78,19 +78,12 @@ def retention_heatmap(retention: CohortRetention) -> Figure:
 
 def channel_bars(kpis: CustomerBaseKPIs) -> Figure:
     """Revenue, AOV and orders per customer by channel, side by side."""
-    frame = kpis.by_channel
-    fig = _figure(11, 3.4)
     panels = (
         ("revenue", "net revenue"),
         ("aov", "average order value"),
         ("orders_per_customer", "orders per customer"),
     )
-    for k, (column, label) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, k + 1)
-        ax.bar(frame.index.astype(str), frame[column].to_numpy(dtype=float), color=f"C{k}")
-        ax.set_title(label)
-        ax.tick_params(axis="x", rotation=30)
-    return fig
+    return _bar_panels(kpis.by_channel, panels, height=3.4, rotation=30)
 
 
 def segment_bars(kpis: CustomerBaseKPIs) -> Figure:
@@ -115,17 +108,33 @@ def segment_bars(kpis: CustomerBaseKPIs) -> Figure:
 
 def omnichannel_bars(kpis: CustomerBaseKPIs) -> Figure:
     """What an omnichannel customer is worth next to a single-channel one."""
-    frame = kpis.omnichannel
-    fig = _figure(11, 3.2)
     panels = (
         ("share_of_customers", "share of customers"),
         ("revenue_per_customer", "revenue per customer"),
         ("mean_clv", "mean CLV"),
     )
+    return _bar_panels(kpis.omnichannel, panels, height=3.2, colors=["C1", "C7"])
+
+
+def _bar_panels(
+    frame: pd.DataFrame,
+    panels: tuple[tuple[str, str], ...],
+    height: float,
+    rotation: int = 0,
+    colors: list[str] | None = None,
+) -> Figure:
+    """One bar chart per ``(column, title)`` of ``panels``, side by side, bars per row of
+    ``frame``; each panel in its own colour unless ``colors`` colours the rows."""
+    fig = _figure(11, height)
     for k, (column, label) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, k + 1)
-        ax.bar(frame.index.astype(str), frame[column].fillna(0.0), color=["C1", "C7"][: len(frame)])
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        color = colors[: len(frame)] if colors else f"C{k}"
+        ax.bar(
+            frame.index.astype(str), frame[column].fillna(0.0).to_numpy(dtype=float), color=color
+        )
         ax.set_title(label)
+        if rotation:
+            ax.tick_params(axis="x", rotation=rotation)
     return fig
 
 

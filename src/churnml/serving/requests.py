@@ -43,6 +43,16 @@ Loc = list[str | int]
 
 #: Where each contract table's rows live in a request, and the field names of its columns.
 _TABLE_FIELD = {"transactions": "orders", "events": "events", "campaigns": "campaigns"}
+#: The fields of a request's campaign record, in the contract's column order.
+_CAMPAIGN_FIELDS = (
+    "campaign_id",
+    "sent_date",
+    "action",
+    "treated",
+    "converted",
+    "revenue",
+    "channel",
+)
 
 #: Fields of :class:`ActionResult` taken from a scorer row.
 ACTION_FIELDS: tuple[str, ...] = tuple(ActionResult.model_fields)
@@ -88,19 +98,7 @@ def request_frames(
         k: [] for k in ("customer_id", "order_date", "amount", "order_id", "channel")
     }
     ev: dict[str, list[Any]] = {k: [] for k in ("customer_id", "event_date", "event_type")}
-    ca: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "customer_id",
-            "campaign_id",
-            "sent_date",
-            "action",
-            "treated",
-            "converted",
-            "revenue",
-            "channel",
-        )
-    }
+    ca: dict[str, list[Any]] = {k: [] for k in ("customer_id", *_CAMPAIGN_FIELDS)}
     cu: dict[str, list[Any]] = {k: [] for k in ("customer_id", "signup_date", *CONSENT_COLUMNS)}
     rows = {name: _Rows() for name in ("transactions", "customers", "events", "campaigns")}
     for i, c in enumerate(customers):
@@ -118,15 +116,7 @@ def request_frames(
             ev["event_type"].append(e.event_type)
             rows["events"].owners.append((i, j))
         for j, k in enumerate(c.campaigns):
-            for name in (
-                "campaign_id",
-                "sent_date",
-                "action",
-                "treated",
-                "converted",
-                "revenue",
-                "channel",
-            ):
+            for name in _CAMPAIGN_FIELDS:
                 ca[name].append(getattr(k, name))
             ca["customer_id"].append(cid)
             rows["campaigns"].owners.append((i, j))
@@ -462,15 +452,7 @@ def payload_from_tables(
     attrs = rows(customers)
     order_fields = {"order_date", "amount", "order_id", "channel"}
     event_fields = {"event_date", "event_type"}
-    campaign_fields = {
-        "campaign_id",
-        "sent_date",
-        "action",
-        "treated",
-        "converted",
-        "revenue",
-        "channel",
-    }
+    campaign_fields = set(_CAMPAIGN_FIELDS)
     out = []
     for cid in ids:
         entry: dict[str, Any] = {
