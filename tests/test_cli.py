@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from churnml.datasets import simulate
-
-
-def _churnml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    # mlflow.set_tracking_uri in other tests exports MLFLOW_TRACKING_URI: do not inherit it.
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run(
-        [sys.executable, "-m", "churnml.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        env=env,
-    )
+from cli_runner import run_churnml as _churnml
 
 
 def test_help_lists_every_command() -> None:

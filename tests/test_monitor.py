@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from churnml.scoring.bundle import ModelBundle
 from churnml.scoring.scorer import Scorer
 from churnml.tracking import configure_mlflow
 from churnml.tracking.pyfunc import log_bundle
+from cli_runner import run_churnml
 
 AS_OF = "2025-01-01"
 #: Scores at this date have matured labels at AS_OF (window: 90 days).
@@ -56,15 +55,11 @@ def files(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 
 
 def _monitor(trained_model: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": trained_model.tracking_uri}
     model = f"models:/{trained_model.model_name}/{trained_model.version}"
-    return subprocess.run(
-        [sys.executable, "-m", "churnml.cli", "monitor", "--model-uri", model, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    return run_churnml(
+        "monitor", "--model-uri", model, *args,
+        env={"MLFLOW_TRACKING_URI": trained_model.tracking_uri},
+    )  # fmt: skip
 
 
 def _table_args(paths: dict[str, Path]) -> list[str]:
@@ -298,11 +293,9 @@ def test_a_bundle_without_reference_says_to_retrain(
     example = pd.read_csv(files["transactions"], dtype={"customer_id": str}).head(5)
     with mlflow.start_run():
         info = log_bundle(old, example[["customer_id", "order_date", "amount", "channel"]])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": trained_model.tracking_uri}
-    done = subprocess.run(
-        [sys.executable, "-m", "churnml.cli", "monitor", "--model-uri", info.model_uri,
-         *_table_args(files), "--as-of", AS_OF, "--no-log-mlflow"],
-        capture_output=True, text=True, timeout=300, env=env,
+    done = run_churnml(
+        "monitor", "--model-uri", info.model_uri, *_table_args(files), "--as-of", AS_OF,
+        "--no-log-mlflow", env={"MLFLOW_TRACKING_URI": trained_model.tracking_uri},
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert "no reference statistics" in done.stderr and "churnml train" in done.stderr

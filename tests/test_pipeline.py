@@ -22,6 +22,7 @@ from churnml.models.procedure import backtest_proba, fit_churn
 from churnml.pipeline import train
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
 from churnml.tracking.pyfunc import load_bundle
+from cli_runner import run_churnml
 
 AS_OF = "2025-01-01"
 
@@ -128,14 +129,8 @@ def test_versions_and_aliases_follow_the_promotion_rule(runs, store) -> None:  #
 
 
 def test_promote_command_moves_the_champion_by_hand(runs, store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": store}
-    done = subprocess.run(
-        [sys.executable, "-m", "churnml.cli", "promote", "3"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {"MLFLOW_TRACKING_URI": store}
+    done = run_churnml("promote", "3", env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "version 3" in done.stdout
     assert (
@@ -146,13 +141,7 @@ def test_promote_command_moves_the_champion_by_hand(runs, store, tmp_path: Path)
         )
         == "3"
     )
-    missing = subprocess.run(
-        [sys.executable, "-m", "churnml.cli", "promote", "99"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    missing = run_churnml("promote", "99", env=env, timeout=120)
     assert missing.returncode == 1
     assert "no version 99" in missing.stderr and "Traceback" not in missing.stderr
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from churnml.data.contract import validate_tables
 from churnml.datasets.simulator import SimulatedData, SimulationParams, simulate
 from churnml.evaluation.policy import RULES, OfflineEvaluation, evaluate_policy_offline
 from churnml.evaluation.policy_study import prepare_study
+from cli_runner import run_churnml
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +75,11 @@ def test_evaluate_policy_command_prints_the_estimates(tmp_path: Path) -> None:
     for name in ("transactions", "customers", "events", "campaigns"):
         paths[name] = tmp_path / f"{name}.csv"
         getattr(sim, name).to_csv(paths[name], index=False)
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    done = subprocess.run(
-        [sys.executable, "-m", "churnml.cli", "evaluate-policy"]
-        + [a for n, p in paths.items() for a in (f"--{n}", str(p))]
-        + ["--contacts", "200"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
+    done = run_churnml(
+        "evaluate-policy",
+        *(a for n, p in paths.items() for a in (f"--{n}", str(p))),
+        "--contacts",
+        "200",
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr

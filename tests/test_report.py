@@ -8,10 +8,7 @@ session's trained model; the HTML is opened in a real headless Chromium.
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from churnml.data import validate_tables, write_table
 from churnml.datasets import simulate
 from churnml.reporting import Report, build_report
 from churnml.reporting.html import write_html
+from cli_runner import run_churnml as _churnml
 
 AS_OF = pd.Timestamp("2025-01-01")
 CHROMIUM = "/usr/bin/chromium"
@@ -64,17 +62,6 @@ def files(shop: Any, scores: pd.DataFrame, tmp_path_factory: pytest.TempPathFact
     write_table(shop.campaigns, folder / "campaigns.csv")
     write_table(scores, folder / "scores.parquet")
     return folder
-
-
-def _churnml(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run(
-        [sys.executable, "-m", "churnml.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
 
 
 def _raw_orders(shop: Any) -> list[tuple[str, pd.Timestamp, float, str]]:
