@@ -53,7 +53,6 @@ output written from that file with the unfunded contacts turned into
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import os
@@ -94,6 +93,7 @@ from churnml.scoring.spill import (
     clean_stale_spills,
 )
 from churnml.scoring.validate_pass import validate_and_spill
+from churnml.scoring.worker import worker_scorer
 from churnml.system import available_cpus, worker_pool
 
 logger = logging.getLogger(__name__)
@@ -369,15 +369,6 @@ def _score_bucket(
     return scores, int(inputs.transactions["customer_id"].nunique()) - len(scores)
 
 
-@functools.lru_cache(maxsize=1)
-def _worker_scorer(bundle_dir: str, model_version: str, threads: int) -> Scorer:
-    """The scorer of a worker process, loaded once per bundle (worker processes are reused)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads)  # OpenMP of every booster (uplift models included)
-    return Scorer(ModelBundle.load(bundle_dir, model_version=model_version).set_threads(threads))
-
-
 def _worker_score(
     scorer_args: tuple[str, str, int],
     spill: SpillStore,
@@ -386,7 +377,13 @@ def _worker_score(
     cutoff: pd.Timestamp,
 ) -> tuple[str | None, int]:
     """Score one bucket in a worker; the scores go to an Arrow file next to the spill."""
-    scores, unscored = _score_bucket(_worker_scorer(*scorer_args), spill, tables, bucket, cutoff)
+    bundle_dir, version, threads = scorer_args
+    scorer = worker_scorer(
+        f"{bundle_dir}@{version}",
+        lambda: ModelBundle.load(bundle_dir, model_version=version),
+        threads,
+    )
+    scores, unscored = _score_bucket(scorer, spill, tables, bucket, cutoff)
     if scores is None or scores.empty:
         return None, unscored
     path = spill.root / f"scores-{bucket:05d}.arrow"

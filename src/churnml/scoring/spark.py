@@ -68,6 +68,7 @@ from churnml.scoring.batch import DEFAULT_CHUNK_CUSTOMERS, BatchSummary
 from churnml.scoring.bundle import ModelBundle
 from churnml.scoring.output import BOOL_OUTPUTS, FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+from churnml.scoring.worker import worker_scorer
 from churnml.system import reraise_interruption
 
 if TYPE_CHECKING:
@@ -80,24 +81,18 @@ _MAX_BUCKETS = 100_000
 
 
 # ------------------------------------------------------------------------ executor side
-_SCORERS: dict[str, Scorer] = {}  # bundle digest -> scorer, private to each Python worker
-
-
 def _scorer(payload: dict[str, Any]) -> Scorer:
     """The scorer of a broadcast bundle, loaded once per Python worker."""
-    key = payload["key"]
-    scorer = _SCORERS.get(key)
-    if scorer is None:
+
+    def load() -> ModelBundle:
         with tempfile.TemporaryDirectory(prefix="churnml-bundle-") as d:
             for name, data in payload["files"].items():
                 (Path(d) / name).write_bytes(data)
             bundle = ModelBundle.load(d, model_version=payload["version"])
         bundle.model_name = payload["name"]
-        scorer = Scorer(bundle)
-        if len(_SCORERS) >= 4:  # a long-lived worker may see several models; keep a few
-            _SCORERS.pop(next(iter(_SCORERS)))
-        _SCORERS[key] = scorer
-    return scorer
+        return bundle
+
+    return worker_scorer(payload["key"], load, payload["threads"])
 
 
 @dataclass(frozen=True)
@@ -179,8 +174,9 @@ def _spark_schema() -> Any:
     return T.StructType([*fields, T.StructField(_META, T.StringType(), True)])
 
 
-def bundle_payload(bundle: ModelBundle) -> dict[str, Any]:
-    """The bundle as the bytes of its saved folder, with a digest to key caches."""
+def bundle_payload(bundle: ModelBundle, threads: int = 1) -> dict[str, Any]:
+    """The bundle as the bytes of its saved folder, with a digest to key caches, and the
+    threads each task may give its boosters (``spark.task.cpus``)."""
     with tempfile.TemporaryDirectory(prefix="churnml-bundle-") as d:
         bundle.save(d)
         files = {p.name: p.read_bytes() for p in sorted(Path(d).iterdir()) if p.is_file()}
@@ -193,6 +189,7 @@ def bundle_payload(bundle: ModelBundle) -> dict[str, Any]:
         "files": files,
         "name": bundle.model_name,
         "version": str(bundle.model_version),
+        "threads": threads,
     }
 
 
@@ -461,7 +458,8 @@ def score_spark(
         n_buckets = min(max(math.ceil(estimate / chunk_customers), 1), _MAX_BUCKETS)
 
         plan = _Plan(cutoff.date().isoformat(), tuple(specs), strict_events, score=not log)
-        payload = session.sparkContext.broadcast(bundle_payload(bundle))
+        task_cpus = int(session.conf.get("spark.task.cpus", "1") or 1)
+        payload = session.sparkContext.broadcast(bundle_payload(bundle, task_cpus))
 
         def group_fn(pdf: pd.DataFrame) -> pd.DataFrame:
             return _score_group(pdf, payload, plan)

@@ -25,8 +25,8 @@ Configuration (environment variables, read when a worker starts):
 - ``CHURNML_SCORES_URL``: SQLAlchemy URL of the published score table (default
   SQLite ``$CHURNML_HOME/scores.db``), read by :mod:`churnml.scoring.publish`.
 
-- ``OMP_NUM_THREADS``: set it to 1 (``churnml serve`` and the Bento do): one LightGBM
-  thread per worker; more workers, not more threads, for throughput.
+- ``OMP_NUM_THREADS``: 1 (``churnml serve`` and the Bento set it; each worker also limits
+  its LightGBM models to one thread): more workers, not more threads, for throughput.
 
 Answers: 200; 400 schema errors (malformed JSON, wrong types, missing or unknown
 fields, bad dates, sizes beyond the documented limits) and 422 data errors (duplicate
@@ -151,13 +151,15 @@ class ChurnService:
         self.load_error: str | None = None
         _configure_logging()
         try:
+            from churnml.scoring.worker import prepared_scorer
             from churnml.tracking.pyfunc import load_bundle
             from churnml.tracking.store import configure_mlflow
 
             configure_mlflow()
             bundle = load_bundle(self.model_uri)
-            _tune_for_serving(bundle)
-            self.scorer = Scorer(bundle)
+            # One LightGBM thread per worker: parallelism comes from server workers, and
+            # OpenMP start-up costs 10-20 ms a call on small requests (same predictions).
+            self.scorer = prepared_scorer(bundle, threads=1)
             self.bundle = bundle
             logger.info(
                 "loaded %s version %s from %s",
@@ -360,22 +362,6 @@ class ChurnService:
 
 
 cast("bentoml.Service[Any]", ChurnService).add_asgi_middleware(RequestGuard)
-
-
-def _tune_for_serving(bundle: ModelBundle) -> None:
-    """One LightGBM thread per worker: parallelism comes from workers, and OpenMP start-up
-    costs 10-20 ms per call on small requests. Predictions do not change.
-
-    The churn model takes its thread count per call; boosters that do not (uplift) follow
-    ``OMP_NUM_THREADS``, which :func:`churnml.serving.run.serve_environment` and the
-    Bento's environment set to 1.
-    """
-    bundle.set_threads(1)
-    if os.environ.get("OMP_NUM_THREADS") is None:
-        logger.warning(
-            "OMP_NUM_THREADS is not set: set it to 1 for the server, small requests "
-            "are ~10-20 ms slower with multi-threaded LightGBM"
-        )
 
 
 def _finite(value: Any) -> Any:
