@@ -1,4 +1,5 @@
-"""The shape of the package: no import cycles between its modules.
+"""The shape of the package: no import cycles between its modules, no module of
+more than about 600 lines.
 
 Every ``import`` and ``from ... import`` of a churnml module counts, the ones
 inside functions included (a late import hides a cycle from the interpreter, not
@@ -57,3 +58,13 @@ def test_a_cycle_would_be_found(tmp_path: Path) -> None:
     (package / "b.py").write_text("from churnml import a\n")
     found = cycle(import_graph(tmp_path))
     assert found is not None and set(found) == {"churnml.a", "churnml.b"}
+
+
+#: A module longer than this does more than one job: split it by what its parts do.
+MAX_MODULE_LINES = 620
+
+
+def test_no_module_is_longer_than_a_reader_can_hold() -> None:
+    lengths = {str(p.relative_to(SRC)): len(p.read_text().splitlines()) for p in SRC.rglob("*.py")}
+    assert len(lengths) > 50
+    assert {m: n for m, n in lengths.items() if n > MAX_MODULE_LINES} == {}
