@@ -48,6 +48,11 @@ def suppression_table(metadata: MetaData | None = None) -> Table:
     )
 
 
+#: The table the readers query: one object, so that SQLAlchemy compiles each query once
+#: and reuses it (the service queries the list on every request).
+_READ_TABLE = suppression_table()
+
+
 @dataclass(frozen=True)
 class SuppressionList:
     """Customer ids that must not be scored for contact, published or learned from."""
@@ -82,7 +87,7 @@ def load_suppressions(url: str | None = None) -> SuppressionList:
     try:
         if not inspect(engine).has_table(SUPPRESSION_TABLE):
             return SuppressionList()
-        target = suppression_table()
+        target = _READ_TABLE
         with engine.connect() as conn:
             ids = conn.execute(select(target.c.customer_id)).scalars().all()
     except SQLAlchemyError as err:
@@ -101,7 +106,7 @@ def suppressed_among(customer_ids: Iterable[str], url: str | None = None) -> Sup
     try:
         if not wanted or not inspect(engine).has_table(SUPPRESSION_TABLE):
             return SuppressionList()
-        target = suppression_table()
+        target = _READ_TABLE
         with engine.connect() as conn:
             for start in range(0, len(wanted), IN_CHUNK):
                 chunk = wanted[start : start + IN_CHUNK]
