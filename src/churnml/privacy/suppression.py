@@ -82,41 +82,34 @@ class SuppressionList:
 
 def load_suppressions(url: str | None = None) -> SuppressionList:
     """The suppression list of the score database (empty when it has no table yet)."""
-    resolved = resolve_url(url)
-    engine = engine_for(resolved)
-    try:
-        if not inspect(engine).has_table(SUPPRESSION_TABLE):
-            return SuppressionList()
-        target = _READ_TABLE
-        with engine.connect() as conn:
-            ids = conn.execute(select(target.c.customer_id)).scalars().all()
-    except SQLAlchemyError as err:
-        raise ChurnmlError(
-            f"cannot read the suppression list of {safe_url(resolved)}: {str(err).splitlines()[0]}"
-        ) from None
-    return SuppressionList(frozenset(ids))
+    return SuppressionList(_suppressed_ids(url, None))
 
 
 def suppressed_among(customer_ids: Iterable[str], url: str | None = None) -> SuppressionList:
     """The suppressed ones among ``customer_ids``: one indexed lookup, for a request."""
-    wanted = sorted({str(c) for c in customer_ids})
+    return SuppressionList(_suppressed_ids(url, sorted({str(c) for c in customer_ids})))
+
+
+def _suppressed_ids(url: str | None, wanted: list[str] | None) -> frozenset[str]:
+    """Every suppressed id (``wanted`` None) or those among ``wanted``, in ``IN_CHUNK`` lookups."""
     resolved = resolve_url(url)
     engine = engine_for(resolved)
-    found: list[str] = []
+    column = _READ_TABLE.c.customer_id
     try:
-        if not wanted or not inspect(engine).has_table(SUPPRESSION_TABLE):
-            return SuppressionList()
-        target = _READ_TABLE
+        if wanted == [] or not inspect(engine).has_table(SUPPRESSION_TABLE):
+            return frozenset()
         with engine.connect() as conn:
+            if wanted is None:
+                return frozenset(conn.execute(select(column)).scalars())
+            found: set[str] = set()
             for start in range(0, len(wanted), IN_CHUNK):
                 chunk = wanted[start : start + IN_CHUNK]
-                query = select(target.c.customer_id).where(target.c.customer_id.in_(chunk))
-                found.extend(conn.execute(query).scalars().all())
+                found.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
+            return frozenset(found)
     except SQLAlchemyError as err:
         raise ChurnmlError(
             f"cannot read the suppression list of {safe_url(resolved)}: {str(err).splitlines()[0]}"
         ) from None
-    return SuppressionList(frozenset(found))
 
 
 def drop_suppressed(tables: InputTables, suppressed: SuppressionList) -> InputTables:
