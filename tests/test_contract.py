@@ -194,7 +194,7 @@ def test_csv_and_parquet_give_the_same_tables(tmp_path) -> None:  # type: ignore
 
 # ------------------------------------------------------------------------------ fast paths
 # The validators pick a route by content (Arrow for strings, pandas for anything
-# unusual, a Python loop for the few dates of a request; no groupby unless an order
+# unusual, a Python loop for the few values and dates of a request; no groupby unless an order
 # id repeats). These tests force each route on the same messy inputs and require
 # the same output frames or the same problems, so that no route can drift.
 
@@ -288,7 +288,7 @@ def _assert_same(a: object, b: object) -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("n", [1, 3, 40])
-def test_small_date_route_matches_the_vectorised_route(
+def test_small_route_matches_the_vectorised_route(
     seed: int, n: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from churnml.data import coerce

@@ -24,11 +24,11 @@ The validators run on every HTTP request (a handful of rows, where pandas' fixed
 cost per call dominates) and on tables of tens of millions of rows (where copies
 and per-row Python objects dominate). Columns are checked with one vectorised
 Arrow/numpy pass that reuses the caller's string objects, and rows of one order
-are grouped only when an order id repeats. Date columns of at most
-``churnml.data.coerce._SMALL_ROWS`` rows are the one exception: pandas' date parsing has a fixed
-cost per column that dominates an HTTP request, so a request's dates are parsed
-in Python and numpy. Every route gives the same frames and problems as the general
-pandas route; ``tests/test_contract.py`` compares them.
+are grouped only when an order id repeats. Text and date columns of at most
+``churnml.data.coerce._SMALL_ROWS`` rows are the one exception: an Arrow or pandas call has
+a fixed cost per column that dominates an HTTP request, so a request's ids, labels
+and dates are cleaned and parsed in Python and numpy. Both routes give the same
+frames and problems; ``tests/test_contract.py`` compares them.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, MetaData, String, Table, inspect, select
+from sqlalchemy import Column, MetaData, String, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from churnml.data.contract import InputTables
@@ -95,10 +95,12 @@ def _suppressed_ids(url: str | None, wanted: list[str] | None) -> frozenset[str]
     resolved = resolve_url(url)
     engine = engine_for(resolved)
     column = _READ_TABLE.c.customer_id
+    if wanted == []:
+        return frozenset()
     try:
-        if wanted == [] or not inspect(engine).has_table(SUPPRESSION_TABLE):
-            return frozenset()
-        with engine.connect() as conn:
+        with engine.connect() as conn:  # one pooled connection for the check and the query
+            if not engine.dialect.has_table(conn, SUPPRESSION_TABLE):
+                return frozenset()
             if wanted is None:
                 return frozenset(conn.execute(select(column)).scalars())
             found: set[str] = set()
