@@ -324,6 +324,7 @@ def test_score_batch_scores_each_customer_and_reports_errors_per_customer(
     too_early = {**customers[0], "customer_id": "early-bird", "as_of": "2020-01-01"}
     r = client.post("/score_batch", json={"customers": [*customers, too_early]})
     assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
     items = r.json()
     assert [i["customer_id"] for i in items] == [*parity_ids[:5], "early-bird"]
     for item in items[:5]:
