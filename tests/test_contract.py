@@ -323,6 +323,24 @@ def test_text_routes_match_the_arrow_string_reference(lower: bool) -> None:
     assert _clean_text_small(raw, lower) is None  # non-ASCII text is left to Arrow
 
 
+@pytest.mark.parametrize("n", [1, 2, 5, 40])
+def test_repeat_check_routes_agree(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from churnml.data import coerce
+    from churnml.data.contract import _all_distinct
+
+    rng = np.random.default_rng(n)
+    cases = [
+        np.array([f"o{i}" for i in rng.permutation(n)], dtype=object),  # distinct, any order
+        np.array([f"o{i}" for i in range(n)], dtype=object),  # distinct, increasing
+        np.array([f"o{i}" for i in rng.integers(0, max(1, n // 2), n)], dtype=object),
+    ]
+    small = [_all_distinct(v) for v in cases]
+    monkeypatch.setattr(coerce, "_SMALL_ROWS", 0)
+    assert [_all_distinct(v) for v in cases] == small
+    assert small[:2] == [True, True]
+    assert small[2] == (n == 1)
+
+
 def test_order_merge_without_repeats_matches_the_groupby(monkeypatch: pytest.MonkeyPatch) -> None:
     from churnml.data import contract
 

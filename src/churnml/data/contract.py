@@ -24,11 +24,11 @@ The validators run on every HTTP request (a handful of rows, where pandas' fixed
 cost per call dominates) and on tables of tens of millions of rows (where copies
 and per-row Python objects dominate). Columns are checked with one vectorised
 Arrow/numpy pass that reuses the caller's string objects, and rows of one order
-are grouped only when an order id repeats. Text and date columns of at most
-``churnml.data.coerce._SMALL_ROWS`` rows are the one exception: an Arrow or pandas call has
+are grouped only when an order id repeats. Columns of a few rows
+(:func:`churnml.data.coerce.few_rows`) are the one exception: an Arrow or pandas call has
 a fixed cost per column that dominates an HTTP request, so a request's ids, labels
-and dates are cleaned and parsed in Python and numpy. Both routes give the same
-frames and problems; ``tests/test_contract.py`` compares them.
+and dates are cleaned, parsed and checked for repeats in Python and numpy. Both
+routes give the same frames and problems; ``tests/test_contract.py`` compares them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from churnml.data.coerce import NAT, clean_text, parse_date_column
+from churnml.data.coerce import NAT, clean_text, few_rows, parse_date_column
 from churnml.errors import DataValidationError, Problem
 
 #: Event types the behavioural features know about. Others are kept (and counted
@@ -231,8 +231,11 @@ def _all_distinct(values: np.ndarray) -> bool:
 
     Hashing millions of distinct strings is slow in pandas and Arrow alike;
     strictly increasing ids (the usual export order) are distinct after one
-    vectorised comparison, and any other order is settled by a sort.
+    vectorised comparison, and any other order is settled by a sort. A request's
+    few ids are compared in a Python set.
     """
+    if few_rows(len(values)):
+        return len(set(values)) == len(values)
     arr = pa.array(values, type=pa.large_string())
     if pc.all(pc.less(arr[:-1], arr[1:])).as_py():
         return True
