@@ -6,7 +6,10 @@ Phases (each runs for ``--duration`` seconds of closed-loop load):
 2. ``/score_batch`` with one customer per request at concurrency 8 (adaptive batching
    merges concurrent requests into one model call);
 3. ``/score_batch`` bulk: ``--batch-size`` customers per request at concurrency 2
-   (customers per second), and the same bulk through ``/score`` for comparison.
+   (customers per second), and the same bulk through ``/score`` for comparison;
+4. with ``--sustained SECONDS``: ``/score`` with one customer at concurrency 8 again, in
+   consecutive ``--duration`` windows for that long, one row each, to show whether
+   latency drifts under sustained load (a short run only sees the first seconds).
 
 Customers are simulated (realistic histories: orders, events, campaign contacts,
 consent flags). Without ``--url`` the script trains a model into a temporary
@@ -16,6 +19,7 @@ at the end. Every request goes to 127.0.0.1 only.
     python benchmarks/bench_http.py                     # ~2-3 minutes in all
     python benchmarks/bench_http.py --duration 20 --workers 2
     python benchmarks/bench_http.py --url http://127.0.0.1:3000 --api-key KEY
+    python benchmarks/bench_http.py --duration 12 --sustained 84
 """
 
 from __future__ import annotations
@@ -288,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500, help="customers per bulk request")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument(
+        "--sustained",
+        type=float,
+        default=0.0,
+        help="then seconds of /score (1 customer, concurrency 8) in --duration windows",
+    )
+    parser.add_argument(
         "--breakdown",
         action="store_true",
         help="also time the stages of a request in-process (needs the local model)",
@@ -356,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
                 warmup=3,
             ),
         ]
+        windows = int(args.sustained // d) if args.sustained > 0 else 0
+        for w in range(windows):
+            name = f"/score, 1 customer, sustained {w * d:.0f}-{(w + 1) * d:.0f} s"
+            phases.append(run_phase(name, url, "/score", singles, 1, 8, d, headers, warmup=0))
     finally:
         if server is not None:
             server.stop()

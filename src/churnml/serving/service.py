@@ -80,6 +80,7 @@ from churnml.serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
+from churnml.serving.timeouts import release_request_timers
 from churnml.system import available_cpus
 
 with bentoml.importing():
@@ -365,6 +366,8 @@ class ChurnService:
 
 
 cast("bentoml.Service[Any]", ChurnService).add_asgi_middleware(RequestGuard)
+# A finished request must not stay alive for the whole traffic timeout (see the module).
+release_request_timers()
 
 
 def _finite(value: Any) -> Any:
