@@ -366,8 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 warmup=3,
             ),
         ]
-        windows = int(args.sustained // d) if args.sustained > 0 else 0
-        for w in range(windows):
+        for w in range(int(max(args.sustained, 0.0) // d)):
             name = f"/score, 1 customer, sustained {w * d:.0f}-{(w + 1) * d:.0f} s"
             phases.append(run_phase(name, url, "/score", singles, 1, 8, d, headers, warmup=0))
     finally:
