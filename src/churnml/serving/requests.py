@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnml.actions.budget import Budget
 from churnml.data.contract import CONSENT_COLUMNS, InputTables, validate_tables
 from churnml.errors import ChurnmlError, DataValidationError
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
@@ -270,14 +271,113 @@ def _columns_in_order(
     problems = _duplicates(customers)
     if problems:
         raise RequestError(422, "invalid_data", problems)
+    columns, order = _scored(scorer, customers, as_of)
+    return _take(columns, order, as_of)
+
+
+def _scored(
+    scorer: Scorer, customers: Sequence[Customer], as_of: dt.date
+) -> tuple[dict[str, np.ndarray], list[int | None]]:
+    """Scorer columns of ``customers`` (unique ids) and each customer's row in them
+    (``None``: no purchase before ``as_of``, so the scorer left the customer out)."""
     columns = scorer.score_columns(request_tables(customers), pd.Timestamp(as_of))
     position = {cid: i for i, cid in enumerate(columns["customer_id"].tolist())}
-    order = [position.get(c.customer_id) for c in customers]
+    return columns, [position.get(c.customer_id) for c in customers]
+
+
+def _take(
+    columns: dict[str, np.ndarray], order: Sequence[int | None], as_of: dt.date
+) -> dict[str, np.ndarray]:
+    """The rows ``order`` of ``columns``; 422 naming the customers without a row."""
     missing = [i for i, k in enumerate(order) if k is None]
     if missing:
         raise RequestError(422, "no_history", [_no_history(i, as_of) for i in missing])
     take = np.asarray(order, dtype=np.intp)
     return {name: values[take] for name, values in columns.items()}
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """The customers and cut-off of one ``/score`` request, waiting to be scored with others."""
+
+    customers: Sequence[Customer]
+    as_of: dt.date
+
+
+#: What :func:`score_jobs` answers for one job: its response rows, or the client error.
+JobOutcome = list[dict[str, Any]] | ChurnmlError
+
+
+def score_jobs(scorer: Scorer, jobs: Sequence[ScoreJob]) -> list[JobOutcome]:
+    """Answer several requests with one scorer call per cut-off, each as if scored alone.
+
+    The service merges concurrent ``/score`` requests (adaptive batching): a scorer
+    call costs a few milliseconds whatever its size, so one call for many small
+    requests is what keeps latency flat under load. Scores do not depend on which
+    other customers share a call, except for a campaign-wide budget or contact cap,
+    which is allocated over one call: with one configured, every request is scored alone.
+
+    Returns one outcome per job, in order: the rows :func:`score_rows` would return,
+    or the :class:`~churnml.errors.ChurnmlError` it would raise (returned, so one
+    request's bad data never fails the others it was merged with).
+    """
+    outcomes: list[JobOutcome | None] = [None] * len(jobs)
+    for k, job in enumerate(jobs):
+        problems = _duplicates(job.customers)
+        if problems:
+            outcomes[k] = RequestError(422, "invalid_data", problems)
+    pending = [k for k, outcome in enumerate(outcomes) if outcome is None]
+    groups = (
+        [[k] for k in pending]
+        if Budget.of(scorer.policy.config)
+        else _disjoint_groups(jobs, pending)
+    )
+    for members in groups:
+        if len(members) > 1 and _score_together(scorer, jobs, members, outcomes):
+            continue
+        for k in members:
+            try:
+                outcomes[k] = score_rows(scorer, jobs[k].customers, jobs[k].as_of)
+            except ChurnmlError as err:
+                outcomes[k] = err
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _disjoint_groups(jobs: Sequence[ScoreJob], members: Iterable[int]) -> list[list[int]]:
+    """Jobs grouped by cut-off, then into groups in which no customer id occurs twice:
+    a customer sent in two requests is scored on each request's history, never a merge."""
+    groups: list[tuple[dt.date, set[str], list[int]]] = []
+    for k in members:
+        ids = {c.customer_id for c in jobs[k].customers}
+        for as_of, seen, group in groups:
+            if as_of == jobs[k].as_of and seen.isdisjoint(ids):
+                seen |= ids
+                group.append(k)
+                break
+        else:
+            groups.append((jobs[k].as_of, ids, [k]))
+    return [group for _, _, group in groups]
+
+
+def _score_together(
+    scorer: Scorer, jobs: Sequence[ScoreJob], members: list[int], outcomes: list[JobOutcome | None]
+) -> bool:
+    """Score ``members`` (one cut-off, distinct ids) in one call; ``False`` if the merged
+    input has a problem, so that each job is scored alone and gets its own error."""
+    as_of = jobs[members[0]].as_of
+    try:
+        columns, order = _scored(scorer, [c for k in members for c in jobs[k].customers], as_of)
+    except ChurnmlError:
+        return False
+    start = 0
+    for k in members:
+        stop = start + len(jobs[k].customers)
+        try:
+            outcomes[k] = rows(_take(columns, order[start:stop], as_of))
+        except RequestError as err:
+            outcomes[k] = err
+        start = stop
+    return True
 
 
 def score_response(

@@ -56,7 +56,7 @@ import datetime as dt
 import gc
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any, cast
 
 import bentoml
@@ -88,12 +88,15 @@ with bentoml.importing():
     from churnml.privacy.suppression import suppressed_among
     from churnml.scoring.bundle import ModelBundle
     from churnml.scoring.scorer import Scorer
+    from churnml.serving.batching import Overloaded, batched
     from churnml.serving.requests import (
+        JobOutcome,
         RequestError,
+        ScoreJob,
         action_response,
         score_batch,
+        score_jobs,
         score_response,
-        score_rows,
     )
 
 logger = logging.getLogger("churnml.serving")
@@ -151,6 +154,7 @@ class ChurnService:
         self.bundle: ModelBundle | None = None
         self.scorer: Scorer | None = None
         self.load_error: str | None = None
+        self._batched: Callable[[ScoreJob], Awaitable[list[dict[str, Any]]]] | None = None
         _configure_logging()
         try:
             from churnml.scoring.worker import prepared_scorer
@@ -191,7 +195,7 @@ class ChurnService:
         try:
             request = ScoreRequest.model_validate(EXAMPLE_REQUEST)
             assert self.scorer is not None and request.as_of is not None
-            score_rows(self.scorer, request.customers, request.as_of)
+            score_jobs(self.scorer, [ScoreJob(request.customers, request.as_of)])
         except Exception as err:  # warm-up is an optimisation, never a reason to fail
             logger.warning("warm-up request failed: %s", type(err).__name__)
 
@@ -201,19 +205,25 @@ class ChurnService:
 
     # ------------------------------------------------------------------- scoring
 
-    def _score(
+    async def _score(
         self, endpoint: str, request: ScoreRequest
     ) -> tuple[list[dict[str, Any]], dt.date] | Response:
-        """Scorer rows of the request's customers, or the error response to send instead."""
+        """Scorer rows of the request's customers, or the error response to send instead.
+
+        The request waits in the worker's batcher (:mod:`churnml.serving.batching`)
+        and is scored together with the requests that arrived meanwhile.
+        """
         if self.scorer is None:
             return _error(503, "model_not_loaded", self.load_error or "no model loaded")
         as_of = request.as_of or dt.date.today()
+        if self._batched is None:  # created in the worker's event loop, on first use
+            self._batched = batched(self._score_jobs)
         try:
-            scorer = self._scorer_for(c.customer_id for c in request.customers)
-        except ChurnmlError as err:
-            return _error(503, "suppression_list_unavailable", str(err)[:500])
-        try:
-            return score_rows(scorer, request.customers, as_of), as_of
+            return await self._batched(ScoreJob(request.customers, as_of)), as_of
+        except Overloaded as err:
+            return _error(503, "overloaded", str(err))
+        except _SuppressionUnavailable as err:
+            return _error(503, "suppression_list_unavailable", str(err))
         except RequestError as err:
             logger.info(
                 "%s: %d %s (%d customers)", endpoint, err.status, err.error, len(request.customers)
@@ -225,10 +235,18 @@ class ChurnService:
             )
             return _error(422, "cannot_score", str(err).splitlines()[0][:500], ["customers"])
 
+    def _score_jobs(self, jobs: Sequence[ScoreJob]) -> list[JobOutcome]:
+        """The batch function behind ``/score`` and ``/next_best_action`` (a worker thread)."""
+        try:
+            scorer = self._scorer_for(c.customer_id for job in jobs for c in job.customers)
+        except ChurnmlError as err:
+            return [_SuppressionUnavailable(str(err)[:500])] * len(jobs)
+        return score_jobs(scorer, jobs)
+
     def _scorer_for(self, customer_ids: Iterable[str]) -> Scorer:
         """The scorer for these customers: one that never contacts the suppressed among them.
 
-        The suppression list is read on every request (one indexed lookup), so a
+        The suppression list is read for every batch (one indexed lookup), so a
         ``churnml forget`` takes effect at once, without a restart.
         """
         assert self.scorer is not None
@@ -238,14 +256,14 @@ class ChurnService:
         return Scorer(self.scorer.bundle.with_suppressed(suppressed.ids))
 
     @bentoml.api(route="/score", output_spec=ScoreResponse)
-    def score(self, request: ScoreRequest, /) -> ScoreResponse | Response:
+    async def score(self, request: ScoreRequest, /) -> ScoreResponse | Response:
         """Score one or many customers: LTV, churn probability with reason codes, segment,
         value tier, next best action, and the model's name and version.
 
         ``as_of`` is the exclusive cut-off (default: today). Every customer needs a
         purchase before it (422 naming ``customers.<i>.orders`` otherwise).
         """
-        scored = self._score("score", request)
+        scored = await self._score("score", request)
         if isinstance(scored, Response):
             return scored
         assert self.bundle is not None
@@ -253,12 +271,12 @@ class ChurnService:
         return score_response(rows, as_of, self.bundle.model_name, self.bundle.model_version)
 
     @bentoml.api(route="/next_best_action", output_spec=ActionResponse)
-    def next_best_action(self, request: ScoreRequest, /) -> ActionResponse | Response:
+    async def next_best_action(self, request: ScoreRequest, /) -> ActionResponse | Response:
         """The next best action of each customer: action, channel, expected incremental
         value, control-group flag and reason, with every guardrail applied (consent,
         recent purchase, cool-down and contact caps from ``campaigns``).
         """
-        scored = self._score("next_best_action", request)
+        scored = await self._score("next_best_action", request)
         if isinstance(scored, Response):
             return scored
         assert self.bundle is not None
@@ -368,6 +386,10 @@ class ChurnService:
 cast("bentoml.Service[Any]", ChurnService).add_asgi_middleware(RequestGuard)
 # A finished request must not stay alive for the whole traffic timeout (see the module).
 release_request_timers()
+
+
+class _SuppressionUnavailable(ChurnmlError):
+    """The suppression list could not be read: nobody may be scored for contact."""
 
 
 def _finite(value: Any) -> Any:
