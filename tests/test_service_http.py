@@ -363,6 +363,36 @@ def test_score_batch_merges_concurrent_calls_without_mixing_customers(
     _assert_same_result(alone["result"], expected)
 
 
+def test_concurrent_score_requests_are_answered_as_if_alone(
+    client: httpx.Client, simulated: Any, parity_ids: list[str], batch_scores: pd.DataFrame
+) -> None:
+    """Concurrent ``/score`` calls are scored together; each gets its own answer or error."""
+    customers = _payload(simulated, parity_ids[:16])
+    late = {"customer_id": "late", "orders": [{"order_date": "2025-02-01", "amount": 5.0}]}
+    bodies: list[dict[str, Any]] = [{"as_of": AS_OF, "customers": [c]} for c in customers]
+    bodies.insert(5, {"as_of": AS_OF, "customers": [late]})
+    bodies.insert(9, {"as_of": AS_OF, "customers": [customers[0], customers[0]]})
+
+    def call(body: dict[str, Any]) -> httpx.Response:
+        return client.post("/score", json=body)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(call, bodies * 2))
+    for body, resp in zip(bodies * 2, answers, strict=True):
+        ids = [c["customer_id"] for c in body["customers"]]
+        if ids == ["late"]:
+            assert resp.status_code == 422, resp.text
+            assert resp.json()["detail"][0]["loc"] == ["customers", 0, "orders"]
+        elif len(ids) == 2:
+            assert resp.status_code == 422, resp.text
+            assert resp.json()["detail"][0]["loc"] == ["customers", 1, "customer_id"]
+        else:
+            assert resp.status_code == 200, resp.text
+            (result,) = resp.json()["results"]
+            assert result["customer_id"] == ids[0]
+            _assert_same_as_batch(result, batch_scores.loc[ids[0]])
+
+
 def test_http_scores_equal_the_batch_scorer(
     client: httpx.Client,
     simulated: Any,

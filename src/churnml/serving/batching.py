@@ -42,9 +42,13 @@ class RequestBatcher(CorkDispatcher[ScoreJob, JobOutcome]):
         super().__init__(
             max_latency_in_ms=max_wait_ms,
             max_batch_size=max_customers,
-            fallback=_overloaded,
+            fallback=self._refuse,
             get_batch_size=lambda job: len(job.customers),
         )
+
+    def _refuse(self) -> JobOutcome:
+        """What a caller gets when the dispatcher drops its request after too long a wait."""
+        raise Overloaded(f"the request waited over {self.max_latency:g} s for a free worker")
 
     def _get_inputs(self, num_batches: int | None = None) -> Iterator[Any]:
         """The queued jobs of the next batch: the oldest, and the next ones while they fit."""
@@ -56,10 +60,6 @@ class RequestBatcher(CorkDispatcher[ScoreJob, JobOutcome]):
                 return
             size += n
             yield self._queue.popleft()
-
-
-def _overloaded() -> JobOutcome:
-    raise Overloaded(f"the request waited over {MAX_WAIT_MS / 1000:.0f} s for a free worker")
 
 
 def batched(
