@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from churnml.data.contract import CONSENT_COLUMNS, validate_tables
 from churnml.datasets import simulate
@@ -214,6 +215,30 @@ def test_timestamp_pattern_accepts_exactly_the_calendar_dates_of_the_contract_ra
         "２０２４-03-31",
     ):
         assert not pattern.match(bad), bad
+
+
+#: ``\s`` of ECMA-262, the regular expressions of JSON Schema (what clients and fuzzers use).
+_ECMA_SPACE = (
+    "\t\n\v\f\r \u00a0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def test_text_pattern_means_the_same_to_clients_and_to_the_server() -> None:
+    """A one-character id matches the published pattern (read as ECMA-262) iff the server takes it."""
+    published = Customer.model_json_schema()["properties"]["customer_id"]["pattern"]
+    assert published.count("\\s") == 1
+    as_clients_read_it = re.compile(published.replace("\\s", re.escape(_ECMA_SPACE)))
+    candidates = {chr(c) for c in range(0x3100) if chr(c).isspace()} | set(_ECMA_SPACE)
+    for char in sorted(candidates | {"a", "\u00e9", "\u0085", "\ufeff", "\u180e"}):
+        body = {"customer_id": char, "orders": [_ORDER]}
+        try:
+            Customer.model_validate(body)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert bool(as_clients_read_it.match(char)) is accepted, hex(ord(char))
 
 
 def test_request_model_carries_every_consent_flag_of_the_contract() -> None:

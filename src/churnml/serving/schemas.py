@@ -62,7 +62,9 @@ _TIMESTAMP_PATTERN = (
     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?$"  # optional offset (after a time)
 )
 #: Ids and labels: printable (no control characters, which could forge log lines), not blank.
-_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+#: Clients read ``\s`` as ECMA-262 does (JSON Schema's dialect), the server as Unicode
+#: White_Space: they differ on U+0085 and U+FEFF, so neither may be the one non-blank character.
+_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f\x85\ufeff][^\x00-\x1f\x7f]*$"
 
 
 def _check_date(value: Any) -> Any:
