@@ -5,7 +5,7 @@ Endpoints (JSON; schemas and examples at ``/docs.json`` and on the index page ``
 =====================  ======  =========================================================
 ``/score``             POST    one or many customers -> every output field, reason codes
 ``/next_best_action``  POST    the same input -> action, channel, value, control flag
-``/score_batch``       POST    bulk scoring with adaptive batching; per-customer errors
+``/score_batch``       POST    bulk scoring, per-customer cut-offs and errors
 ``/customers/{id}``    GET     the latest batch-scored row (``churnml score --publish``)
 ``/model``             GET     name, version, training dates, parameters and metrics
 ``/healthz`` ...       GET     BentoML's ``/livez``, ``/readyz``, ``/metrics`` stay on
@@ -32,7 +32,12 @@ Answers: 200; 400 schema errors (malformed JSON, wrong types, missing or unknown
 fields, bad dates, sizes beyond the documented limits) and 422 data errors (duplicate
 customer ids, no purchase before ``as_of``), both naming the field in ``detail[].loc``;
 401 without the API key; 404 unknown customer; 413 body too large; 415 not JSON;
-503 no model loaded. Never a traceback.
+503 no model loaded, or a request that waited over 30 s for its turn. Never a traceback.
+
+Every scoring endpoint uses adaptive batching: concurrent requests wait briefly in the
+worker and are scored in one call (:mod:`churnml.serving.batching` for ``/score`` and
+``/next_best_action``, BentoML's own for ``/score_batch``); each still gets exactly the
+answer, or the error, it would get alone.
 
 The model is loaded once per worker in ``__init__``. If it cannot be loaded the
 worker stays up, ``/readyz`` answers 503 with the reason, the scoring endpoints
@@ -42,8 +47,9 @@ which does not need the model, keeps working.
 Scores equal the batch scorer's for the same history, model version and ``as_of``
 (the same :class:`~churnml.scoring.Scorer` runs). One caveat: a global campaign
 budget or contact cap (``policy.budget`` / ``policy.max_contacts``) is allocated over
-the customers *of one call* here, not over the whole base as in a batch run; keep
-them unset for real-time decisions, or use the batch run's published decision
+the customers *of one request* by ``/score`` (such requests are never merged) and of one
+merged call by ``/score_batch``, not over the whole base as in a batch run; keep them
+unset for real-time decisions, or use the batch run's published decision
 (``/customers/{id}``).
 
 Logs carry customer ids at most: request bodies and validation inputs are never
