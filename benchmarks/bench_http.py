@@ -138,7 +138,7 @@ def simulated_customers(n: int, seed: int) -> list[dict[str, Any]]:
     import pandas as pd
 
     from churnml.datasets import simulate
-    from churnml.serving.requests import payload_from_tables
+    from churnml.serving.payload import payload_from_tables
 
     sim = simulate(n, seed=seed)
     before = sim.transactions[

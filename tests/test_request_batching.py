@@ -23,6 +23,7 @@ from churnml.datasets import simulate
 from churnml.errors import ChurnmlError
 from churnml.scoring.bundle import ModelBundle
 from churnml.scoring.scorer import Scorer
+from churnml.serving.payload import payload_from_tables
 
 requests = pytest.importorskip("churnml.serving.requests")
 schemas = pytest.importorskip("churnml.serving.schemas")
@@ -56,7 +57,7 @@ def customers() -> list[Any]:
     tx = sim.transactions
     early = tx[(tx["order_date"] < pd.Timestamp(EARLIER)) & (tx["amount"] > 0)]
     ids = list(pd.unique(early["customer_id"].astype(str)))[:40]
-    payload = requests.payload_from_tables(
+    payload = payload_from_tables(
         sim.transactions, sim.customers, sim.events, sim.campaigns, customer_ids=ids
     )
     return [schemas.Customer.model_validate(c) for c in payload]

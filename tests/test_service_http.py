@@ -26,8 +26,8 @@ from churnml.data.contract import CONSENT_COLUMNS, validate_tables
 from churnml.datasets import simulate
 from churnml.scoring.output import FLOAT_OUTPUTS
 from churnml.scoring.scorer import OUTPUT_COLUMNS, Scorer
+from churnml.serving.payload import payload_from_tables
 from churnml.serving.process import ServerProcess, start_server
-from churnml.serving.requests import payload_from_tables
 from churnml.serving.run import serve_environment
 from churnml.serving.schemas import (
     EXAMPLE_BATCH_REQUEST,

@@ -2,6 +2,8 @@
 
 - :mod:`churnml.serving.schemas`: pydantic request and response models, with examples;
 - :mod:`churnml.serving.requests`: requests -> validated tables -> scorer -> responses;
+- :mod:`churnml.serving.batching`: concurrent ``/score`` requests merged into one scorer call;
+- :mod:`churnml.serving.payload`: request bodies from contract tables, for clients;
 - :mod:`churnml.serving.service`: the ``@bentoml.service`` class ``ChurnService``;
 - :mod:`churnml.serving.middleware`: API key, request size limits, readiness reason;
 - :func:`serve`: start it (``churnml serve``).

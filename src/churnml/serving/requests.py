@@ -45,7 +45,7 @@ Loc = list[str | int]
 #: Where each contract table's rows live in a request, and the field names of its columns.
 _TABLE_FIELD = {"transactions": "orders", "events": "events", "campaigns": "campaigns"}
 #: The fields of a request's campaign record, in the contract's column order.
-_CAMPAIGN_FIELDS = (
+CAMPAIGN_FIELDS = (
     "campaign_id",
     "sent_date",
     "action",
@@ -99,7 +99,7 @@ def request_frames(
         k: [] for k in ("customer_id", "order_date", "amount", "order_id", "channel")
     }
     ev: dict[str, list[Any]] = {k: [] for k in ("customer_id", "event_date", "event_type")}
-    ca: dict[str, list[Any]] = {k: [] for k in ("customer_id", *_CAMPAIGN_FIELDS)}
+    ca: dict[str, list[Any]] = {k: [] for k in ("customer_id", *CAMPAIGN_FIELDS)}
     cu: dict[str, list[Any]] = {k: [] for k in ("customer_id", "signup_date", *CONSENT_COLUMNS)}
     rows = {name: _Rows() for name in ("transactions", "customers", "events", "campaigns")}
     for i, c in enumerate(customers):
@@ -117,7 +117,7 @@ def request_frames(
             ev["event_type"].append(e.event_type)
             rows["events"].owners.append((i, j))
         for j, k in enumerate(c.campaigns):
-            for name in _CAMPAIGN_FIELDS:
+            for name in CAMPAIGN_FIELDS:
                 ca[name].append(getattr(k, name))
             ca["customer_id"].append(cid)
             rows["campaigns"].owners.append((i, j))
@@ -501,103 +501,3 @@ def _relative(item: ErrorItem) -> ErrorItem:
     """A location inside ``customers[i]`` made relative to that customer."""
     loc = item.loc[2:] if len(item.loc) >= 2 and item.loc[0] == "customers" else item.loc
     return ErrorItem(loc=list(loc), msg=item.msg, type=item.type)
-
-
-# ------------------------------------------------------------------------------ clients
-
-
-def payload_from_tables(
-    transactions: pd.DataFrame,
-    customers: pd.DataFrame | None = None,
-    events: pd.DataFrame | None = None,
-    campaigns: pd.DataFrame | None = None,
-    customer_ids: Sequence[object] | None = None,
-) -> list[dict[str, Any]]:
-    """Request ``customers`` entries built from contract-shaped tables (raw or validated).
-
-    The inverse of :func:`request_frames`: what a client (or a test, or a benchmark)
-    sends to score the customers of batch files over HTTP. Timestamps become
-    ISO-8601 strings; missing optional values are left out.
-
-    Parameters
-    ----------
-    transactions, customers, events, campaigns
-        Tables as the data contract describes them.
-    customer_ids
-        Customers to include, in this order (default: every customer with a transaction).
-    """
-    ids = [
-        str(c)
-        for c in (
-            customer_ids
-            if customer_ids is not None
-            else pd.unique(transactions["customer_id"].astype(str))
-        )
-    ]
-    wanted = set(ids)
-
-    def rows(frame: pd.DataFrame | None) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        if frame is None:
-            return out
-        keep = frame[frame["customer_id"].astype(str).isin(wanted)]
-        for row in keep.to_dict(orient="records"):
-            cid = str(row.pop("customer_id"))
-            out[cid].append(
-                {k: _json_value(v) for k, v in row.items() if _json_value(v) is not None}
-            )
-        return out
-
-    orders, evs, camps = rows(transactions), rows(events), rows(campaigns)
-    attrs = rows(customers)
-    order_fields = {"order_date", "amount", "order_id", "channel"}
-    event_fields = {"event_date", "event_type"}
-    campaign_fields = set(_CAMPAIGN_FIELDS)
-    out = []
-    for cid in ids:
-        entry: dict[str, Any] = {
-            "customer_id": cid,
-            "orders": [{k: v for k, v in o.items() if k in order_fields} for o in orders[cid]],
-        }
-        if evs[cid]:
-            entry["events"] = [{k: v for k, v in e.items() if k in event_fields} for e in evs[cid]]
-        if camps[cid]:
-            entry["campaigns"] = [
-                {k: _campaign_value(k, v) for k, v in c.items() if k in campaign_fields}
-                for c in camps[cid]
-            ]
-        if attrs[cid]:
-            a = attrs[cid][0]
-            if a.get("signup_date") is not None:
-                entry["signup_date"] = a["signup_date"]
-            for flag in CONSENT_COLUMNS:
-                if flag in a:
-                    entry[flag] = _truthy(a[flag])
-        out.append(entry)
-    return out
-
-
-def _json_value(value: Any) -> Any:
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return value
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "t", "yes", "y", "1", "1.0"}
-    return bool(value)
-
-
-def _campaign_value(key: str, value: Any) -> Any:
-    if key in ("treated", "converted"):
-        return _truthy(value)
-    if key == "revenue":
-        return float(value)
-    return value
