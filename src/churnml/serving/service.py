@@ -92,7 +92,6 @@ from churnml.system import available_cpus
 with bentoml.importing():
     from churnml.errors import ChurnmlError
     from churnml.privacy.suppression import suppressed_among
-    from churnml.scoring.bundle import ModelBundle
     from churnml.scoring.scorer import Scorer
     from churnml.serving.batching import Overloaded, batched
     from churnml.serving.requests import (
@@ -157,7 +156,6 @@ class ChurnService:
 
     def __init__(self) -> None:
         self.model_uri = os.environ.get("CHURNML_MODEL_URI", DEFAULT_MODEL_URI)
-        self.bundle: ModelBundle | None = None
         self.scorer: Scorer | None = None
         self.load_error: str | None = None
         self._batched: Callable[[ScoreJob], Awaitable[list[dict[str, Any]]]] | None = None
@@ -172,7 +170,6 @@ class ChurnService:
             # One LightGBM thread per worker: parallelism comes from server workers, and
             # OpenMP start-up costs 10-20 ms a call on small requests (same predictions).
             self.scorer = prepared_scorer(bundle, threads=1)
-            self.bundle = bundle
             logger.info(
                 "loaded %s version %s from %s",
                 bundle.model_name,
@@ -272,9 +269,10 @@ class ChurnService:
         scored = await self._score("score", request)
         if isinstance(scored, Response):
             return scored
-        assert self.bundle is not None
+        assert self.scorer is not None
         rows, as_of = scored
-        return score_response(rows, as_of, self.bundle.model_name, self.bundle.model_version)
+        b = self.scorer.bundle
+        return score_response(rows, as_of, b.model_name, b.model_version)
 
     @bentoml.api(route="/next_best_action", output_spec=ActionResponse)
     async def next_best_action(self, request: ScoreRequest, /) -> ActionResponse | Response:
@@ -285,9 +283,10 @@ class ChurnService:
         scored = await self._score("next_best_action", request)
         if isinstance(scored, Response):
             return scored
-        assert self.bundle is not None
+        assert self.scorer is not None
         rows, as_of = scored
-        return action_response(rows, as_of, self.bundle.model_name, self.bundle.model_version)
+        b = self.scorer.bundle
+        return action_response(rows, as_of, b.model_name, b.model_version)
 
     @bentoml.api(
         route="/score_batch",
@@ -346,10 +345,10 @@ class ChurnService:
     )
     def model(self) -> Any:
         """The loaded model: name, version, training dates, parameters and metrics."""
-        if self.bundle is None:
+        if self.scorer is None:
             return _error(503, "model_not_loaded", self.load_error or "no model loaded")
         return ModelInfo.model_validate(
-            {**_finite(self.bundle.describe()), "model_uri": self.model_uri}
+            {**_finite(self.scorer.bundle.describe()), "model_uri": self.model_uri}
         )
 
     @lookups.get(
