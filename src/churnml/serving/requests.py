@@ -308,14 +308,16 @@ class ScoreJob:
 JobOutcome = list[dict[str, Any]] | ChurnmlError
 
 
-def score_jobs(scorer: Scorer, jobs: Sequence[ScoreJob]) -> list[JobOutcome]:
+def score_jobs(
+    scorer: Scorer, jobs: Sequence[ScoreJob], *, budget_per_job: bool = True
+) -> list[JobOutcome]:
     """Answer several requests with one scorer call per cut-off, each as if scored alone.
 
-    The service merges concurrent ``/score`` requests (adaptive batching): a scorer
-    call costs a few milliseconds whatever its size, so one call for many small
-    requests is what keeps latency flat under load. Scores do not depend on which
-    other customers share a call, except for a campaign-wide budget or contact cap,
-    which is allocated over one call: with one configured, every request is scored alone.
+    The service merges concurrent requests (adaptive batching): a scorer call costs a
+    few milliseconds whatever its size, so one call for many small requests is what
+    keeps latency flat under load. Scores do not depend on which other customers share
+    a call, except for a campaign-wide budget or contact cap, which is allocated over
+    one call: with one configured and ``budget_per_job``, every request is scored alone.
 
     Returns one outcome per job, in order: the rows :func:`score_rows` would return,
     or the :class:`~churnml.errors.ChurnmlError` it would raise (returned, so one
@@ -327,48 +329,45 @@ def score_jobs(scorer: Scorer, jobs: Sequence[ScoreJob]) -> list[JobOutcome]:
         if problems:
             outcomes[k] = RequestError(422, "invalid_data", problems)
     pending = [k for k, outcome in enumerate(outcomes) if outcome is None]
-    groups = (
-        [[k] for k in pending]
-        if Budget.of(scorer.policy.config)
-        else _disjoint_groups(jobs, pending)
-    )
-    for members in groups:
-        if len(members) > 1 and _score_together(scorer, jobs, members, outcomes):
-            continue
-        for k in members:
-            try:
-                outcomes[k] = score_rows(scorer, jobs[k].customers, jobs[k].as_of)
-            except ChurnmlError as err:
-                outcomes[k] = err
+    alone = budget_per_job and bool(Budget.of(scorer.policy.config))
+    for members in [[k] for k in pending] if alone else _disjoint_groups(jobs, pending):
+        _score_group(scorer, jobs, members, outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _disjoint_groups(jobs: Sequence[ScoreJob], members: Iterable[int]) -> list[list[int]]:
     """Jobs grouped by cut-off, then into groups in which no customer id occurs twice:
     a customer sent in two requests is scored on each request's history, never a merge."""
-    groups: list[tuple[dt.date, set[str], list[int]]] = []
+    by_day: dict[dt.date, list[tuple[set[str], list[int]]]] = defaultdict(list)
     for k in members:
         ids = {c.customer_id for c in jobs[k].customers}
-        for as_of, seen, group in groups:
-            if as_of == jobs[k].as_of and seen.isdisjoint(ids):
+        layers = by_day[jobs[k].as_of]
+        for seen, group in layers:
+            if seen.isdisjoint(ids):
                 seen |= ids
                 group.append(k)
                 break
         else:
-            groups.append((jobs[k].as_of, ids, [k]))
-    return [group for _, _, group in groups]
+            layers.append((ids, [k]))
+    return [group for layers in by_day.values() for _, group in layers]
 
 
-def _score_together(
+def _score_group(
     scorer: Scorer, jobs: Sequence[ScoreJob], members: list[int], outcomes: list[JobOutcome | None]
-) -> bool:
-    """Score ``members`` (one cut-off, distinct ids) in one call; ``False`` if the merged
-    input has a problem, so that each job is scored alone and gets its own error."""
+) -> None:
+    """Score ``members`` (one cut-off, distinct ids) in one call. If the merged input has a
+    problem, halve the group until each request with a problem has its own error."""
     as_of = jobs[members[0]].as_of
     try:
         columns, order = _scored(scorer, [c for k in members for c in jobs[k].customers], as_of)
-    except ChurnmlError:
-        return False
+    except ChurnmlError as err:
+        if len(members) == 1:
+            outcomes[members[0]] = err
+            return
+        half = len(members) // 2
+        _score_group(scorer, jobs, members[:half], outcomes)
+        _score_group(scorer, jobs, members[half:], outcomes)
+        return
     start = 0
     for k in members:
         stop = start + len(jobs[k].customers)
@@ -377,7 +376,6 @@ def _score_together(
         except RequestError as err:
             outcomes[k] = err
         start = stop
-    return True
 
 
 def score_response(
@@ -429,72 +427,30 @@ def score_batch(scorer: Scorer, items: Sequence[BatchCustomer], today: dt.date) 
     """Score the customers of a (server-side merged) batch; one item per customer, in order.
 
     A batch mixes customers of several requests, so one customer's bad data must
-    not fail the others: customers that cannot be scored get an ``error`` (located
-    relative to the customer) and the rest are scored. Customers are grouped by
-    cut-off, and a customer id sent twice is scored twice, each time with only the
-    history sent with it (never merged with another request's history).
+    not fail the others: each customer is one job of :func:`score_jobs` (with its own
+    cut-off, default ``today``), and a customer that cannot be scored gets an ``error``
+    located relative to the customer. A customer id sent twice is scored twice, each
+    time with only the history sent with it. A campaign budget is allocated over the
+    whole merged batch, as BentoML merged it.
     """
-    results: list[BatchItem | None] = [None] * len(items)
-    groups: dict[dt.date, list[int]] = defaultdict(list)
-    for k, item in enumerate(items):
-        groups[item.as_of or today].append(k)
-    for as_of, members in groups.items():
-        for layer in _unique_layers(items, members):
-            _score_partition(scorer, items, layer, as_of, results)
-    missing = [k for k, r in enumerate(results) if r is None]
-    if missing:  # every member of every layer is scored or gets an error
-        raise AssertionError(f"{len(missing)} batch items were neither scored nor rejected")
-    return [r for r in results if r is not None]
-
-
-def _unique_layers(items: Sequence[BatchCustomer], members: Iterable[int]) -> list[list[int]]:
-    """Split ``members`` into lists in which every customer id occurs once."""
-    layers: list[list[int]] = []
-    count: dict[str, int] = defaultdict(int)
-    for k in members:
-        n = count[items[k].customer_id]
-        count[items[k].customer_id] += 1
-        if n == len(layers):
-            layers.append([])
-        layers[n].append(k)
-    return layers
-
-
-def _score_partition(
-    scorer: Scorer,
-    items: Sequence[BatchCustomer],
-    members: list[int],
-    as_of: dt.date,
-    results: list[BatchItem | None],
-) -> None:
-    """Score ``members``; on a contract error, bisect to find the customers at fault."""
-    chosen = [items[k] for k in members]
-    try:
-        tables = request_tables(chosen)
-    except RequestError as err:
-        if len(members) == 1:
-            k = members[0]
-            results[k] = BatchItem(
-                customer_id=items[k].customer_id,
-                error=ErrorResponse(error=err.error, detail=[_relative(d) for d in err.detail]),
+    jobs = [ScoreJob([item], item.as_of or today) for item in items]
+    out = []
+    for item, outcome in zip(items, score_jobs(scorer, jobs, budget_per_job=False), strict=True):
+        if isinstance(outcome, list):
+            out.append(BatchItem(customer_id=item.customer_id, result=outcome[0]))
+            continue
+        if isinstance(outcome, RequestError):
+            error = ErrorResponse(
+                error=outcome.error, detail=[_relative(d) for d in outcome.detail]
             )
-            return
-        half = len(members) // 2
-        _score_partition(scorer, items, members[:half], as_of, results)
-        _score_partition(scorer, items, members[half:], as_of, results)
-        return
-    columns = scorer.score_columns(tables, pd.Timestamp(as_of))
-    scored = [ScoreResult.model_validate(row) for row in rows(columns)]
-    by_id = dict(zip(columns["customer_id"].tolist(), scored, strict=True))
-    for k in members:
-        cid = items[k].customer_id
-        if cid in by_id:
-            results[k] = BatchItem(customer_id=cid, result=by_id[cid])
         else:
-            results[k] = BatchItem(
-                customer_id=cid,
-                error=ErrorResponse(error="no_history", detail=[_relative(_no_history(0, as_of))]),
+            message = str(outcome).splitlines()[0][:500] if str(outcome) else "cannot score"
+            error = ErrorResponse(
+                error="cannot_score",
+                detail=[ErrorItem(loc=[], msg=message, type="cannot_score")],
             )
+        out.append(BatchItem(customer_id=item.customer_id, error=error))
+    return out
 
 
 def _relative(item: ErrorItem) -> ErrorItem:

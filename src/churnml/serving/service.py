@@ -158,7 +158,10 @@ class ChurnService:
         self.model_uri = os.environ.get("CHURNML_MODEL_URI", DEFAULT_MODEL_URI)
         self.scorer: Scorer | None = None
         self.load_error: str | None = None
-        self._batched: Callable[[ScoreJob], Awaitable[list[dict[str, Any]]]] | None = None
+        # The dispatcher binds to the worker's event loop on its first call, not here.
+        self._batched: Callable[[ScoreJob], Awaitable[list[dict[str, Any]]]] = batched(
+            self._score_jobs
+        )
         _configure_logging()
         try:
             from churnml.scoring.worker import prepared_scorer
@@ -219,8 +222,6 @@ class ChurnService:
         if self.scorer is None:
             return _error(503, "model_not_loaded", self.load_error or "no model loaded")
         as_of = request.as_of or dt.date.today()
-        if self._batched is None:  # created in the worker's event loop, on first use
-            self._batched = batched(self._score_jobs)
         try:
             return await self._batched(ScoreJob(request.customers, as_of)), as_of
         except Overloaded as err:
